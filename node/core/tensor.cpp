@@ -1,0 +1,98 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <new>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace dnn {
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string to_string(const Shape& s) {
+  std::ostringstream o;
+  o << '[';
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? "," : "") << s[i];
+  o << ']';
+  return o.str();
+}
+
+size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
+
+std::shared_ptr<void> aligned_alloc_shared(size_t bytes) {
+  // Round up: aligned_alloc wants a multiple of the alignment; +64 gives kernels read slack.
+  size_t n = (bytes + 64 + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, n);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, n);
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtype) {
+  for (int64_t d : shape_)
+    if (d < 0) throw ShapeError("tensor dimension is negative: " + to_string(shape_));
+  owner_ = aligned_alloc_shared(bytes());
+  data_ = owner_.get();
+}
+
+Tensor Tensor::wrap(Shape shape, DType dtype, void* data, std::shared_ptr<void> owner) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.data_ = data;
+  t.owner_ = std::move(owner);
+  return t;
+}
+
+Tensor Tensor::from_f32(Shape shape, const std::vector<float>& values) {
+  Tensor t(std::move(shape), DType::f32);
+  if (static_cast<int64_t>(values.size()) != t.numel()) throw ShapeError("from_f32: value count does not match shape");
+  std::memcpy(t.data_, values.data(), t.bytes());
+  return t;
+}
+
+Tensor Tensor::from_i64(Shape shape, const std::vector<int64_t>& values) {
+  Tensor t(std::move(shape), DType::i64);
+  if (static_cast<int64_t>(values.size()) != t.numel()) throw ShapeError("from_i64: value count does not match shape");
+  std::memcpy(t.data_, values.data(), t.bytes());
+  return t;
+}
+
+float* Tensor::f32() {
+  if (dtype_ != DType::f32) throw Error("tensor is not float32");
+  return static_cast<float*>(data_);
+}
+const float* Tensor::f32() const { return const_cast<Tensor*>(this)->f32(); }
+int64_t* Tensor::i64() {
+  if (dtype_ != DType::i64) throw Error("tensor is not int64");
+  return static_cast<int64_t*>(data_);
+}
+const int64_t* Tensor::i64() const { return const_cast<Tensor*>(this)->i64(); }
+
+Tensor Tensor::reshaped(Shape shape) const {
+  if (dnn::numel(shape) != numel())
+    throw ShapeError("cannot reshape " + to_string(shape_) + " to " + to_string(shape));
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(shape_, dtype_);
+  if (bytes()) std::memcpy(t.data_, data_, bytes());
+  return t;
+}
+
+std::vector<int64_t> Tensor::to_i64_vector() const {
+  std::vector<int64_t> v(numel());
+  for (int64_t i = 0; i < numel(); ++i)
+    v[i] = dtype_ == DType::i64 ? i64()[i] : static_cast<int64_t>(f32()[i]);
+  return v;
+}
+
+}  // namespace dnn

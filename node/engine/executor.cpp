@@ -1,0 +1,113 @@
+#include "engine/executor.h"
+
+#include <map>
+#include <set>
+
+namespace dnn {
+
+Executor::Executor(const Graph& g, size_t begin, size_t end, ExecOptions opt)
+    : pool_(std::make_unique<ThreadPool>(opt.threads)) {
+  if (begin > end || end > g.nodes.size()) throw Error("executor: node range out of bounds");
+  std::map<std::string, int> slot_of;
+  auto slot = [&](const std::string& name) {
+    auto it = slot_of.find(name);
+    if (it != slot_of.end()) return it->second;
+    int s = static_cast<int>(slots_.size());
+    slots_.emplace_back();
+    slot_of[name] = s;
+    return s;
+  };
+
+  // Inputs of the range: graph inputs (with their declared shapes) or the live values at the cut.
+  std::map<std::string, Shape> declared;
+  for (auto& v : g.inputs) declared[v.name] = v.shape;
+  for (auto& name : live_values_at(g, begin)) {
+    bool used = false;
+    for (size_t i = begin; i < end && !used; ++i)
+      for (auto& in : g.nodes[i].inputs) used |= in == name;
+    if (!used && end != g.nodes.size()) continue;
+    auto it = declared.find(name);
+    inputs_.push_back({name, it != declared.end() ? it->second : Shape{}});
+    input_slots_.push_back(slot(name));
+  }
+  if (end == g.nodes.size())
+    for (auto& o : g.outputs) outputs_.push_back(o.name);
+  else
+    outputs_ = live_values_at(g, end);
+
+  for (size_t i = begin; i < end; ++i) {
+    const Node& n = g.nodes[i];
+    Step st;
+    st.where = g.describe(n);
+    std::vector<const Tensor*> consts;
+    for (auto& in : n.inputs) {
+      if (in.empty()) {
+        st.in.push_back(-1);
+        consts.push_back(nullptr);
+        continue;
+      }
+      auto c = g.constants.find(in);
+      if (c != g.constants.end()) {
+        consts.push_back(&c->second);
+        st.in.push_back(-1);  // given to the layer once, at load
+        continue;
+      }
+      if (!slot_of.count(in)) throw ModelError(st.where + ": input '" + in + "' is not available in this range");
+      consts.push_back(nullptr);
+      st.in.push_back(slot(in));
+    }
+    for (auto& o : n.outputs) st.out.push_back(slot(o));
+    st.layer = make_layer(n, consts);
+    steps_.push_back(std::move(st));
+  }
+  for (auto& o : outputs_) {
+    if (!slot_of.count(o)) throw ModelError("executor: output '" + o + "' is not produced in this range");
+    output_slots_.push_back(slot_of[o]);
+  }
+
+  // Free each activation after its last consumer; keep outputs and constants.
+  std::set<int> keep(output_slots_.begin(), output_slots_.end());
+  std::map<int, size_t> last_use;
+  for (size_t i = 0; i < steps_.size(); ++i)
+    for (int s : steps_[i].in)
+      if (s >= 0) last_use[s] = i;
+  for (auto& kv : last_use)
+    if (!keep.count(kv.first)) steps_[kv.second].free_after.push_back(kv.first);
+}
+
+std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
+  if (inputs.size() != inputs_.size())
+    throw ShapeError("expected " + std::to_string(inputs_.size()) + " input tensor(s), got " +
+                     std::to_string(inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Shape& want = inputs_[i].shape;
+    const Shape& got = inputs[i].shape();
+    bool ok = want.empty() || want.size() == got.size();
+    for (size_t d = 0; ok && d < want.size(); ++d) ok = want[d] < 0 || want[d] == got[d];
+    if (!ok || inputs[i].dtype() != DType::f32)
+      throw ShapeError("input '" + inputs_[i].name + "' has shape " + to_string(got) + ", the model expects " +
+                       to_string(want) + " (float32; -1 = any)");
+    slots_[input_slots_[i]] = inputs[i];
+  }
+  RunContext ctx{pool_.get()};
+  std::vector<const Tensor*> in;
+  for (auto& st : steps_) {
+    in.clear();
+    for (int s : st.in) in.push_back(s < 0 ? nullptr : &slots_[s]);
+    std::vector<Tensor> out;
+    try {
+      out = st.layer->forward(in, ctx);
+    } catch (const ShapeError& e) {
+      throw ShapeError(st.where + ": " + e.what());
+    }
+    for (size_t k = 0; k < st.out.size() && k < out.size(); ++k) slots_[st.out[k]] = std::move(out[k]);
+    for (int s : st.free_after) slots_[s] = Tensor();
+  }
+  std::vector<Tensor> result;
+  for (int s : output_slots_) result.push_back(slots_[s]);
+  for (int s : input_slots_) slots_[s] = Tensor();
+  for (int s : output_slots_) slots_[s] = Tensor();
+  return result;
+}
+
+}  // namespace dnn

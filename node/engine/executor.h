@@ -1,0 +1,46 @@
+// Runs a contiguous range of a graph's nodes: the whole model on one device, or one pipeline stage.
+// Activations are freed after their last use, so peak memory is the weights plus the live tensors.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/thread_pool.h"
+#include "layers/layer.h"
+
+namespace dnn {
+
+struct ExecOptions {
+  int threads = 1;
+};
+
+class Executor {
+ public:
+  // Builds the layers of nodes [begin, end). Constants are handed to the layers; the executor keeps
+  // no copy, so a layer that prepacks its weights leaves only the packed form in memory.
+  Executor(const Graph& g, size_t begin, size_t end, ExecOptions opt = {});
+  Executor(const Graph& g, ExecOptions opt = {}) : Executor(g, 0, g.nodes.size(), opt) {}
+
+  const std::vector<ValueInfo>& inputs() const { return inputs_; }    // what run() takes, in order
+  const std::vector<std::string>& outputs() const { return outputs_; }
+  // Checks shapes (ShapeError naming the input) and runs; returns outputs() in order.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+
+ private:
+  struct Step {
+    std::unique_ptr<Layer> layer;
+    std::vector<int> in;    // slot per input; -1 for a constant or an omitted optional input
+    std::vector<int> out;
+    std::vector<int> free_after;  // slots whose last use is this step
+    std::string where;
+  };
+  std::vector<ValueInfo> inputs_;
+  std::vector<std::string> outputs_;
+  std::vector<Step> steps_;
+  std::vector<Tensor> slots_;  // activations by slot (constants belong to the layers)
+  std::vector<int> input_slots_, output_slots_;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+}  // namespace dnn

@@ -1,0 +1,1 @@
+// keeps dnn_test_support non-empty
