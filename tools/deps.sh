@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what dnnswarm needs to build, test and run, from Debian 12's archive. Idempotent and quick
+# when everything is already there.
+set -euo pipefail
+PKGS=(
+  build-essential cmake pkg-config            # toolchain
+  libeigen3-dev                               # kernels baseline
+  libboost-program-options-dev                # CLI and config files
+  libflatbuffers-dev flatbuffers-compiler     # tensor and control messages, model format
+  libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX import
+  libpaho-mqttpp-dev libpaho-mqtt-dev         # MQTT v5 client
+  mosquitto mosquitto-clients                 # broker for the local swarm and the tests
+  libgtest-dev                                # tests
+  libonnx-testdata                            # ONNX operator conformance cases (tests)
+  iproute2 procps                             # emulated devices: network namespaces, tc; ps
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q >/dev/null
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
