@@ -1,2 +1,44 @@
+// dnnswarm: one executable, one subcommand per job. Each subcommand lives in its own file in this
+// folder and parses its own options (Boost.Program_options), so `dnnswarm <cmd> --help` works.
+#include <cstring>
 #include <iostream>
-int main(int argc, char** argv) { std::cout << "dnnswarm\n"; return 0; }
+#include <string>
+
+#include "cli/common.h"
+
+namespace dnn::cli {
+int cmd_run(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+}  // namespace dnn::cli
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*fn)(int, char**);
+  const char* summary;
+};
+
+const Subcommand kSubcommands[] = {
+    {"run", dnn::cli::cmd_run, "run a model on a .npy input on this machine"},
+    {"bench", dnn::cli::cmd_bench, "measure single-device speed and memory (one JSON line)"},
+};
+
+void usage(std::ostream& o) {
+  o << "usage: dnnswarm <command> [options]   (dnnswarm <command> --help for its options)\n\ncommands:\n";
+  for (auto& s : kSubcommands) o << "  " << s.name << std::string(10 - std::strlen(s.name), ' ') << s.summary << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    usage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (auto& s : kSubcommands)
+    if (argv[1] == std::string(s.name)) return dnn::cli::guarded(s.name, s.fn, argc - 1, argv + 1);
+  std::cerr << "dnnswarm: unknown command '" << argv[1] << "'\n\n";
+  usage(std::cerr);
+  return 2;
+}

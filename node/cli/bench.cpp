@@ -1,0 +1,70 @@
+// dnnswarm bench: single-device throughput, latency and memory of a model, as one JSON line.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "cli/common.h"
+#include "core/memory_stats.h"
+#include "engine/executor.h"
+#include "engine/model.h"
+
+namespace dnn::cli {
+
+int cmd_bench(int argc, char** argv) {
+  po::options_description opts("options");
+  std::string model;
+  int threads = 1;
+  double seconds = 5;
+  int64_t batch = 1;
+  opts.add_options()
+      ("model,m", po::value(&model)->required(), "model file (.onnx or .dnns)")
+      ("threads,t", po::value(&threads)->default_value(1), "compute threads")
+      ("seconds,s", po::value(&seconds)->default_value(5.0), "how long to measure (after one warm-up run)")
+      ("batch,b", po::value(&batch)->default_value(1), "frames per forward pass");
+  po::variables_map vm;
+  if (!parse(argc, argv, "--model M [--threads N] [--seconds S] [--batch B]", opts, vm)) return 0;
+
+  Graph g = load_model(model);
+  int64_t weight_bytes = 0;
+  for (auto& kv : g.constants) weight_bytes += kv.second.bytes();
+  Executor ex(g, ExecOptions{threads});
+  g = Graph();
+
+  // Random input in [0, 1) with the declared shape; unknown dimensions (the batch) become `batch`.
+  std::vector<Tensor> inputs;
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> dist(0.f, 1.f);
+  for (auto& v : ex.inputs()) {
+    Shape s = v.shape;
+    for (auto& d : s)
+      if (d < 0) d = batch;
+    if (!s.empty() && s[0] > 0) s[0] = batch;
+    Tensor t(s);
+    for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = dist(rng);
+    inputs.push_back(t);
+  }
+
+  ex.run(inputs);  // warm-up: first-touch of buffers, caches
+  std::vector<double> ms;
+  auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < seconds || ms.size() < 3) {
+    auto t0 = std::chrono::steady_clock::now();
+    ex.run(inputs);
+    auto t1 = std::chrono::steady_clock::now();
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    elapsed = std::chrono::duration<double>(t1 - start).count();
+  }
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double p) { return ms[std::min(ms.size() - 1, size_t(p * ms.size()))]; };
+  std::string name = model.substr(model.find_last_of('/') + 1);
+  std::printf(
+      "{\"model\":\"%s\",\"threads\":%d,\"batch\":%lld,\"images_per_s\":%.2f,\"ms_p50\":%.3f,\"ms_p90\":%.3f,"
+      "\"runs\":%zu,\"weight_mb\":%.1f,\"peak_rss_mb\":%.1f}\n",
+      name.c_str(), threads, (long long)batch, batch * ms.size() / elapsed, pct(0.5), pct(0.9), ms.size(),
+      weight_bytes / 1048576.0, peak_rss_bytes() / 1048576.0);
+  return 0;
+}
+
+}  // namespace dnn::cli
