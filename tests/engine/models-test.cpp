@@ -1,0 +1,86 @@
+// Whole models against references produced by PyTorch (../shared/fixtures, see its README).
+#include <gtest/gtest.h>
+
+#include "core/npy.h"
+#include "engine/executor.h"
+#include "engine/model.h"
+#include "support/fixtures.h"
+
+namespace dnn {
+namespace {
+
+using test::shared;
+
+Tensor run_model(const std::string& path, const Tensor& x, int threads = 1) {
+  Graph g = load_model(path);
+  Executor ex(g, ExecOptions{threads});
+  return ex.run({x})[0];
+}
+
+TEST(Models, LeNet5MatchesReferenceLogits) {
+  Tensor x = read_npy(shared("fixtures/lenet5_mnist/test_inputs_100.npy"));
+  Tensor ref = read_npy(shared("fixtures/lenet5_mnist/ref_logits_100.npy"));
+  EXPECT_TRUE(test::close_to_reference(run_model(shared("fixtures/lenet5_mnist/lenet5_mnist_dyn.onnx"), x), ref));
+}
+
+TEST(Models, LeNet5BatchOneModelRunsFrameByFrame) {
+  Tensor x = read_npy(shared("fixtures/lenet5_mnist/test_inputs_100.npy"));
+  Tensor ref = read_npy(shared("fixtures/lenet5_mnist/ref_logits_100.npy"));
+  Graph g = load_model(shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
+  Executor ex(g);
+  for (int i = 0; i < 100; i += 17) {
+    Tensor xi = Tensor::wrap({1, 1, 28, 28}, DType::f32, x.f32() + i * 784, nullptr);
+    Tensor ri = Tensor::wrap({1, 10}, DType::f32, const_cast<float*>(ref.f32()) + i * 10, nullptr);
+    EXPECT_TRUE(test::close_to_reference(ex.run({xi})[0], ri)) << "frame " << i;
+  }
+}
+
+// The held-out accuracy must be exactly the reference's 97.85 % (1957 of 2000).
+TEST(Models, LeNet5HeldOutAccuracyIsExactlyReference) {
+  Tensor x = read_npy(shared("fixtures/lenet5_mnist/test_inputs_all.npy"));
+  auto labels = read_npy(shared("fixtures/lenet5_mnist/test_labels_all.npy")).to_i64_vector();
+  Tensor y = run_model(shared("fixtures/lenet5_mnist/lenet5_mnist_dyn.onnx"), x, 2);
+  ASSERT_EQ(y.shape(), (Shape{2000, 10}));
+  int correct = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const float* r = y.f32() + i * 10;
+    correct += std::max_element(r, r + 10) - r == labels[i];
+  }
+  EXPECT_EQ(correct, 1957);
+}
+
+TEST(Models, MobileNetV2MatchesReference) {
+  Tensor x = read_npy(shared("fixtures/mobilenet_v2/input.npy"));
+  Tensor ref = read_npy(shared("fixtures/mobilenet_v2/ref_output.npy"));
+  EXPECT_TRUE(test::close_to_reference(run_model(shared("fixtures/mobilenet_v2/mobilenet_v2.onnx"), x), ref));
+}
+
+TEST(Models, ResNet18MatchesReference) {
+  Tensor x = read_npy(shared("fixtures/resnet18/input.npy"));
+  Tensor ref = read_npy(shared("fixtures/resnet18/ref_output.npy"));
+  EXPECT_TRUE(test::close_to_reference(run_model(shared("fixtures/resnet18/resnet18.onnx"), x), ref));
+}
+
+// Same thread count, same bits; a different thread count still agrees with the reference.
+TEST(Models, ResultsAreDeterministicPerThreadCount) {
+  Tensor x = read_npy(shared("fixtures/resnet18/input.npy"));
+  Tensor a = run_model(shared("fixtures/resnet18/resnet18.onnx"), x, 2);
+  Tensor b = run_model(shared("fixtures/resnet18/resnet18.onnx"), x, 2);
+  ASSERT_EQ(a.shape(), b.shape());
+  EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.bytes()));
+  EXPECT_TRUE(test::close_to_reference(a, read_npy(shared("fixtures/resnet18/ref_output.npy"))));
+}
+
+TEST(Models, WrongInputShapeIsAClearError) {
+  Graph g = load_model(shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
+  Executor ex(g);
+  try {
+    ex.run({Tensor({1, 3, 28, 28})});
+    FAIL() << "expected a ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("[1,3,28,28]"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace dnn

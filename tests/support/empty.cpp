@@ -1,1 +1,0 @@
-// keeps dnn_test_support non-empty

@@ -1,0 +1,21 @@
+// Paths and comparisons shared by the tests: reference fixtures live in ../shared (DNN_SHARED_DIR).
+#pragma once
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/tensor.h"
+
+namespace dnn::test {
+
+inline std::string shared(const std::string& rel) { return std::string(DNN_SHARED_DIR) + "/" + rel; }
+inline std::string source(const std::string& rel) { return std::string(DNN_SOURCE_DIR) + "/" + rel; }
+
+// The agreement the fixtures promise: |y - ref| <= rel * max|ref| + abs, elementwise, same shape.
+::testing::AssertionResult close_to_reference(const Tensor& y, const Tensor& ref, double rel = 1e-4,
+                                              double abs = 1e-5);
+
+// Runs the dnnswarm binary with `args`; returns its exit code, stdout+stderr in `out`.
+int run_cli(const std::string& args, std::string* out = nullptr);
+
+}  // namespace dnn::test
