@@ -9,6 +9,7 @@ PKGS=(
   libflatbuffers-dev flatbuffers-compiler     # tensor and control messages, model format
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX import
   libpaho-mqttpp-dev libpaho-mqtt-dev         # MQTT v5 client
+  nlohmann-json3-dev                          # JSON: plan files, result lines, HA discovery
   mosquitto mosquitto-clients                 # broker for the local swarm and the tests
   libgtest-dev                                # tests
   libonnx-testdata                            # ONNX operator conformance cases (tests)
