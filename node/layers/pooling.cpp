@@ -1,0 +1,205 @@
+// MaxPool, AveragePool (1-3 spatial dimensions; strides, pads incl. asymmetric, dilations for MaxPool,
+// ceil_mode, count_include_pad, auto_pad) and GlobalAveragePool / GlobalMaxPool.
+// Window geometry is worked out per spatial dimension once per call: for each output position the
+// first in-bounds tap, the number of in-bounds taps and the divisor. The loops then never test bounds.
+// Planes (n, c) are split across the pool.
+#include <cmath>
+#include <limits>
+
+#include "layers/common.h"
+
+namespace dnn {
+namespace {
+
+// Per output position along one spatial dimension.
+struct Taps {
+  std::vector<int64_t> first, count, padded_count;  // first in-bounds input index, in-bounds taps, taps incl. pads
+};
+
+class Pool : public Layer {
+ public:
+  void load(const Node& node, const std::vector<const Tensor*>& consts) override {
+    require_activation(node, consts, 0);
+    max_ = node.op == "MaxPool";
+    if (node.outputs.size() > 1) throw ModelError("the Indices output of MaxPool is not supported");
+    kernel_ = node.attrs.ints("kernel_shape");
+    const size_t r = kernel_.size();
+    if (r < 1 || r > 3) throw ModelError("kernel_shape must have 1 to 3 dimensions");
+    strides_ = node.attrs.ints("strides", std::vector<int64_t>(r, 1));
+    dilations_ = node.attrs.ints("dilations", std::vector<int64_t>(r, 1));
+    pads_ = node.attrs.ints("pads", std::vector<int64_t>(2 * r, 0));
+    auto_pad_ = node.attrs.s("auto_pad", "NOTSET");
+    ceil_ = node.attrs.i("ceil_mode", 0) != 0;
+    include_pad_ = node.attrs.i("count_include_pad", 0) != 0;
+    if (strides_.size() != r || dilations_.size() != r || pads_.size() != 2 * r)
+      throw ModelError("strides/dilations/pads do not match kernel_shape");
+    for (size_t d = 0; d < r; ++d)
+      if (kernel_[d] < 1 || strides_[d] < 1 || dilations_[d] < 1 || pads_[d] < 0 || pads_[d + r] < 0)
+        throw ModelError("kernel_shape, strides and dilations must be positive and pads non-negative");
+    if (auto_pad_ != "NOTSET" && auto_pad_ != "VALID" && auto_pad_ != "SAME_UPPER" && auto_pad_ != "SAME_LOWER")
+      throw ModelError("auto_pad '" + auto_pad_ + "' is not supported");
+  }
+
+  std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {
+    const Shape& s = in.at(0);
+    const size_t r = kernel_.size();
+    if (s.size() != r + 2) throw ShapeError("input " + to_string(s) + " does not have " + std::to_string(r) + " spatial dimensions");
+    Shape out = {s[0], s[1]};
+    for (size_t d = 0; d < r; ++d) out.push_back(geometry(d, s[d + 2]).first.size());
+    return {out};
+  }
+
+  std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
+    const Shape& s = in[0]->shape();
+    Shape out_shape = output_shapes({s})[0];
+    Tensor out(out_shape);
+    // Treat every pool as 3-D: missing leading spatial dimensions have size 1 and a single tap.
+    const size_t r = kernel_.size();
+    Taps taps[3];
+    int64_t in_dim[3] = {1, 1, 1}, dil[3] = {1, 1, 1};
+    for (size_t d = 0; d < 3; ++d) {
+      if (d + r < 3) {
+        taps[d] = {{0}, {1}, {1}};
+        continue;
+      }
+      size_t k = d + r - 3;
+      taps[d] = geometry(k, s[k + 2]);
+      in_dim[d] = s[k + 2];
+      dil[d] = max_ ? dilations_[k] : 1;
+    }
+    const int64_t od = taps[0].first.size(), oh = taps[1].first.size(), ow = taps[2].first.size();
+    const int64_t in_plane = in_dim[0] * in_dim[1] * in_dim[2], out_plane = od * oh * ow;
+    const float* x = in[0]->f32();
+    float* y = out.f32();
+    parallel_chunks(ctx, s[0] * s[1], 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* xp = x + p * in_plane;
+        float* yp = y + p * out_plane;
+        for (int64_t a = 0; a < od; ++a)
+          for (int64_t b = 0; b < oh; ++b)
+            for (int64_t c = 0; c < ow; ++c) {
+              float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
+              for (int64_t i = 0; i < taps[0].count[a]; ++i)
+                for (int64_t j = 0; j < taps[1].count[b]; ++j) {
+                  const float* row = xp + ((taps[0].first[a] + i * dil[0]) * in_dim[1] + taps[1].first[b] + j * dil[1]) * in_dim[2] +
+                                     taps[2].first[c];
+                  const int64_t n = taps[2].count[c];
+                  if (max_)
+                    for (int64_t k = 0; k < n; ++k) acc = std::max(acc, row[k * dil[2]]);
+                  else
+                    for (int64_t k = 0; k < n; ++k) acc += row[k];
+                }
+              if (!max_) {
+                const Taps* t = taps;
+                int64_t div = include_pad_ ? t[0].padded_count[a] * t[1].padded_count[b] * t[2].padded_count[c]
+                                           : t[0].count[a] * t[1].count[b] * t[2].count[c];
+                acc /= static_cast<float>(div);
+              }
+              *yp++ = acc;
+            }
+      }
+    });
+    return {out};
+  }
+
+  // One MAC per window element per output (a compare or an add).
+  int64_t macs(const std::vector<Shape>& in) const override {
+    int64_t window = 1;
+    for (int64_t k : kernel_) window *= k;
+    return numel(output_shapes(in)[0]) * window;
+  }
+
+ private:
+  // Output positions along spatial dimension d of extent `in` and, for each, its taps.
+  Taps geometry(size_t d, int64_t in) const {
+    const size_t r = kernel_.size();
+    const int64_t k = kernel_[d], s = strides_[d], dil = max_ ? dilations_[d] : 1;
+    const int64_t span = (k - 1) * dil + 1;
+    int64_t pb = pads_[d], pe = pads_[d + r], out;
+    if (auto_pad_ == "NOTSET") {
+      const int64_t room = in + pb + pe - span;
+      if (room < 0) throw ShapeError("pooling window " + std::to_string(span) + " is larger than the padded input " + std::to_string(in + pb + pe));
+      out = (ceil_ ? (room + s - 1) / s : room / s) + 1;
+      // A window that would start in the end padding is dropped (ONNX/PyTorch ceil_mode rule).
+      if (ceil_ && (out - 1) * s >= in + pb) --out;
+    } else if (auto_pad_ == "VALID") {
+      pb = pe = 0;
+      if (in < span) throw ShapeError("pooling window is larger than the input");
+      out = (in - span) / s + 1;
+    } else {  // SAME_UPPER / SAME_LOWER: out = ceil(in / s), the odd pad at the end / start
+      out = (in + s - 1) / s;
+      const int64_t total = std::max<int64_t>(0, (out - 1) * s + span - in);
+      pb = auto_pad_ == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pe = total - pb;
+    }
+    Taps t;
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t start = o * s - pb;
+      // Taps start + i*dil for i in [0, k): keep those inside [0, in).
+      int64_t lo = start < 0 ? (-start + dil - 1) / dil : 0;
+      int64_t hi = std::min<int64_t>(k, (in - 1 - start) / dil + 1);
+      if (in - 1 - start < 0) hi = 0;
+      t.first.push_back(start + lo * dil);
+      t.count.push_back(std::max<int64_t>(0, hi - lo));
+      // count_include_pad divides by the window clipped to the padded input (as PyTorch and ONNX do).
+      t.padded_count.push_back(std::min(start + span, in + pe) - start);
+    }
+    return t;
+  }
+
+  bool max_ = false, ceil_ = false, include_pad_ = false;
+  std::vector<int64_t> kernel_, strides_, dilations_, pads_;
+  std::string auto_pad_;
+};
+
+// GlobalAveragePool / GlobalMaxPool: one value per (n, c) plane, output [N, C, 1, ...].
+class GlobalPool : public Layer {
+ public:
+  void load(const Node& node, const std::vector<const Tensor*>& consts) override {
+    require_activation(node, consts, 0);
+    max_ = node.op == "GlobalMaxPool";
+  }
+
+  std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {
+    Shape s = in.at(0);
+    if (s.size() < 3) throw ShapeError("input " + to_string(s) + " has no spatial dimensions");
+    for (size_t d = 2; d < s.size(); ++d) s[d] = 1;
+    return {s};
+  }
+
+  std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
+    const Shape& s = in[0]->shape();
+    Tensor out(output_shapes({s})[0]);
+    const int64_t planes = s[0] * s[1], plane = in[0]->numel() / std::max<int64_t>(1, planes);
+    const float* x = in[0]->f32();
+    float* y = out.f32();
+    parallel_chunks(ctx, planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, plane)), [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* xp = x + p * plane;
+        if (max_) {
+          float m = -std::numeric_limits<float>::infinity();
+          for (int64_t i = 0; i < plane; ++i) m = std::max(m, xp[i]);
+          y[p] = m;
+        } else {
+          double sum = 0;  // a 56x56 plane in float loses digits the reference keeps
+          for (int64_t i = 0; i < plane; ++i) sum += xp[i];
+          y[p] = static_cast<float>(sum / plane);
+        }
+      }
+    });
+    return {out};
+  }
+
+  // One MAC per input element.
+  int64_t macs(const std::vector<Shape>& in) const override { return numel(in.at(0)); }
+
+ private:
+  bool max_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_pool_layer() { return std::make_unique<Pool>(); }
+std::unique_ptr<Layer> make_global_pool_layer() { return std::make_unique<GlobalPool>(); }
+
+}  // namespace dnn

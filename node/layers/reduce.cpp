@@ -1,0 +1,104 @@
+// ReduceMean, ReduceSum, ReduceMax, ReduceMin over `axes` (attribute or constant input 1; none = all),
+// keepdims (default 1). The reduced axes are moved last (a strided copy, skipped when they already
+// are, as in the usual mean over H and W), so every output element reduces one contiguous row.
+#include <limits>
+
+#include "layers/common.h"
+
+namespace dnn {
+namespace {
+
+enum class Kind { Mean, Sum, Max, Min };
+
+class Reduce : public Layer {
+ public:
+  void load(const Node& node, const std::vector<const Tensor*>& consts) override {
+    require_activation(node, consts, 0);
+    static const std::map<std::string, Kind> kinds = {
+        {"ReduceMean", Kind::Mean}, {"ReduceSum", Kind::Sum}, {"ReduceMax", Kind::Max}, {"ReduceMin", Kind::Min}};
+    kind_ = kinds.at(node.op);
+    int_operand(node, consts, "axes", 1, axes_);
+    keepdims_ = node.attrs.i("keepdims", 1) != 0;
+    if (node.attrs.i("noop_with_empty_axes", 0) != 0) throw ModelError("noop_with_empty_axes=1 is not supported");
+  }
+
+  std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {
+    const Shape& s = in.at(0);
+    auto reduced = reduced_dims(s.size());
+    Shape out;
+    for (size_t d = 0; d < s.size(); ++d)
+      if (!reduced[d])
+        out.push_back(s[d]);
+      else if (keepdims_)
+        out.push_back(1);
+    return {out};
+  }
+
+  std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
+    const Shape& s = in[0]->shape();
+    Tensor out(output_shapes({s})[0]);
+    auto reduced = reduced_dims(s.size());
+    // Kept dimensions first, reduced ones last, each group in its original order.
+    std::vector<size_t> order;
+    for (int pass = 0; pass < 2; ++pass)
+      for (size_t d = 0; d < s.size(); ++d)
+        if (reduced[d] == (pass == 1)) order.push_back(d);
+    const float* x = in[0]->f32();
+    Tensor moved;
+    if (!std::is_sorted(order.begin(), order.end())) {
+      std::vector<int64_t> stride(s.size()), moved_stride(s.size());
+      Shape moved_shape(s.size());
+      for (int64_t d = static_cast<int64_t>(s.size()) - 1, st = 1; d >= 0; st *= s[d], --d) stride[d] = st;
+      for (size_t k = 0; k < order.size(); ++k) moved_shape[k] = s[order[k]], moved_stride[k] = stride[order[k]];
+      moved = Tensor(moved_shape);
+      strided_copy(x, moved_shape, moved_stride, moved.f32());
+      x = moved.f32();
+    }
+    const int64_t rows = out.numel(), m = rows ? in[0]->numel() / rows : 0;
+    float* y = out.f32();
+    parallel_chunks(ctx, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, m)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) y[r] = reduce_row(x + r * m, m);
+    });
+    return {out};
+  }
+
+  // One MAC per input element.
+  int64_t macs(const std::vector<Shape>& in) const override { return numel(in.at(0)); }
+
+ private:
+  std::vector<bool> reduced_dims(size_t r) const {
+    std::vector<bool> reduced(r, axes_.empty());
+    for (int64_t a : axes_) reduced[normalize_axis(a, static_cast<int>(r))] = true;
+    return reduced;
+  }
+
+  float reduce_row(const float* x, int64_t m) const {
+    switch (kind_) {
+      case Kind::Max: {
+        float v = -std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < m; ++i) v = std::max(v, x[i]);
+        return v;
+      }
+      case Kind::Min: {
+        float v = std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < m; ++i) v = std::min(v, x[i]);
+        return v;
+      }
+      default: {
+        double v = 0;  // long rows (a mean over 56x56) keep their digits
+        for (int64_t i = 0; i < m; ++i) v += x[i];
+        return static_cast<float>(kind_ == Kind::Mean ? v / m : v);
+      }
+    }
+  }
+
+  Kind kind_ = Kind::Mean;
+  std::vector<int64_t> axes_;
+  bool keepdims_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_reduce_layer() { return std::make_unique<Reduce>(); }
+
+}  // namespace dnn
