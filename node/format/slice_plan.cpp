@@ -161,7 +161,7 @@ SlicePlan plan_slice(const Graph& structure, const std::map<std::string, Constan
   const size_t n = structure.nodes.size();
   const size_t begin = spec.node_begin;
   const size_t end = spec.node_end == LoadSpec::kToEnd ? n : spec.node_end;
-  if (begin >= end || end > n)
+  if (begin > end || end > n || (begin == end && n > 0))
     throw ModelError("node range [" + std::to_string(begin) + ", " + std::to_string(end) +
                      ") is not a non-empty range of the model's " + std::to_string(n) + " nodes");
 
@@ -171,7 +171,7 @@ SlicePlan plan_slice(const Graph& structure, const std::map<std::string, Constan
   g.nodes.assign(structure.nodes.begin() + begin, structure.nodes.begin() + end);
   if (spec.shard) {
     const ShardSpec& s = *spec.shard;
-    if (g.nodes.back().name != s.node) {
+    if (g.nodes.empty() || g.nodes.back().name != s.node) {
       bool exists = false;
       for (auto& node : structure.nodes) exists |= node.name == s.node;
       if (!exists) throw ModelError("cannot shard node '" + s.node + "': the model has no node of that name");
