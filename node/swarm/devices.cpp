@@ -175,25 +175,23 @@ std::string emulation_unavailable_reason(const DeviceLimits& limits) {
 Device::Device(const DeviceSet& set, std::string name, DeviceLimits wanted, int index)
     : name_(std::move(name)), limits_(wanted), index_(index) {
   const std::string dir_name = set.tag_ + "-" + name_;
+  // Makes <controller>/<dir_name> and records it in `dir` before writing settings, so that destroy()
+  // removes it even when a setting fails.
+  auto make_cgroup = [&](const char* controller, std::string& dir) {
+    const std::string path = own_cgroup_dir(controller) + "/" + dir_name;
+    if (::mkdir(path.c_str(), 0755) != 0)
+      throw Error(std::string("cannot create ") + controller + " cgroup for device '" + name_ + "': " + std::strerror(errno));
+    dir = path;
+  };
   try {
     if (limits_.cpu_quota > 0) {
-      cpu_cg_ = own_cgroup_dir("cpu") + "/" + dir_name;
-      if (::mkdir(cpu_cg_.c_str(), 0755) != 0) {
-        const std::string err = std::strerror(errno);
-        cpu_cg_.clear();
-        throw Error("cannot create cpu cgroup for device '" + name_ + "': " + err);
-      }
+      make_cgroup("cpu", cpu_cg_);
       write_text(cpu_cg_ + "/cpu.cfs_period_us", std::to_string(kCfsPeriodUs));
       const int quota = std::max(1000, static_cast<int>(std::lround(limits_.cpu_quota * kCfsPeriodUs)));
       write_text(cpu_cg_ + "/cpu.cfs_quota_us", std::to_string(quota));
     }
     if (limits_.memory_mb > 0) {
-      mem_cg_ = own_cgroup_dir("memory") + "/" + dir_name;
-      if (::mkdir(mem_cg_.c_str(), 0755) != 0) {
-        const std::string err = std::strerror(errno);
-        mem_cg_.clear();
-        throw Error("cannot create memory cgroup for device '" + name_ + "': " + err);
-      }
+      make_cgroup("memory", mem_cg_);
       write_text(mem_cg_ + "/memory.limit_in_bytes", std::to_string(limits_.memory_mb << 20));
     }
   } catch (...) {
