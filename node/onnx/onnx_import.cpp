@@ -1,0 +1,365 @@
+// import_onnx: ModelProto -> canonical dnn::Graph.
+//
+// 1. Read and check the file (opset range, graph present).
+// 2. Fold constants on the protobuf graph, round by round: ONNX shape inference gives every value's
+//    shape (symbolic dims for a dynamic batch), then every node computable at import is evaluated and
+//    replaced by its value (fold.cpp). Repeat until nothing changes: each round's folded shapes let
+//    shape inference see further.
+// 3. Convert to dnn::Graph and run the canonicalisation and fusion passes (canonical.cpp, passes.cpp).
+#include "onnx/onnx_import.h"
+
+#include <onnx/shape_inference/implementation.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "core/error.h"
+#include "onnx/passes.h"
+#include "onnx/proto_util.h"
+
+namespace dnn {
+
+Shape to_shape(const SymShape& s) {
+  Shape out;
+  for (auto& d : s) out.push_back(d.known() ? d.value : -1);
+  return out;
+}
+
+SymShape to_sym_shape(const Shape& s) {
+  SymShape out;
+  for (int64_t d : s) out.push_back(Dim{d, ""});
+  return out;
+}
+
+const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
+  for (auto& a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+bool has_attr(const onnx::NodeProto& n, const std::string& name) { return find_attr(n, name) != nullptr; }
+int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
+  auto a = find_attr(n, name);
+  return a ? a->i() : dflt;
+}
+float attr_float(const onnx::NodeProto& n, const std::string& name, float dflt) {
+  auto a = find_attr(n, name);
+  return a ? a->f() : dflt;
+}
+std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name) {
+  auto a = find_attr(n, name);
+  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+}
+
+namespace {
+
+constexpr int kMinOpset = 7, kMaxOpset = 18;
+// Initializers above this many elements are dropped from the protobuf once converted: shape inference
+// needs only their shapes, and keeping both copies would double peak memory on VGG-sized models.
+constexpr int64_t kKeepInProtoElements = 4096;
+
+std::string describe(const onnx::NodeProto& n) { return "node '" + n.name() + "' (" + n.op_type() + ")"; }
+bool is_standard_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+
+onnx::ModelProto read_model(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open ONNX model '" + path + "': " + std::strerror(errno));
+  onnx::ModelProto m;
+  if (!m.ParseFromIstream(&f))
+    throw ModelError("'" + path + "' is not a valid ONNX model (truncated or corrupt protobuf)");
+  if (!m.has_graph() || m.graph().node_size() == 0)
+    throw ModelError("'" + path + "' holds no model graph (not an ONNX model, or truncated)");
+  return m;
+}
+
+int standard_opset(const onnx::ModelProto& m, const std::string& path) {
+  for (auto& o : m.opset_import())
+    if (is_standard_domain(o.domain())) {
+      int v = int(o.version());
+      if (v < kMinOpset || v > kMaxOpset)
+        throw ModelError("'" + path + "' uses ONNX opset " + std::to_string(v) + "; dnnswarm supports opsets " +
+                         std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + " (re-export the model)");
+      return v;
+    }
+  throw ModelError("'" + path + "' declares no standard ONNX opset");
+}
+
+AttrValue attr_value(const onnx::AttributeProto& a, const std::string& where) {
+  using A = onnx::AttributeProto;
+  switch (a.type()) {
+    case A::INT: return a.i();
+    case A::FLOAT: return a.f();
+    case A::STRING: return a.s();
+    case A::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case A::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
+    case A::TENSOR: {
+      Tensor t = tensor_from_proto(a.t(), where + " attribute '" + a.name() + "'");
+      if (t.numel() == 1) return t.dtype() == DType::f32 ? AttrValue(t.f32()[0]) : AttrValue(t.i64()[0]);
+      break;
+    }
+    default: break;
+  }
+  throw ModelError(where + ": attribute '" + a.name() + "' of type " + A::AttributeType_Name(a.type()) +
+                   " is not supported");
+}
+
+class Importer {
+ public:
+  Importer(onnx::ModelProto& m, int opset) : model_(m), g_(*m.mutable_graph()), opset_(opset) {}
+
+  Graph run() {
+    load_initializers();
+    name_unknown_input_dims();
+    for (int round = 0; round < 100; ++round) {
+      infer_shapes();
+      if (!fold_round()) break;
+    }
+    Graph g = to_graph();
+    canonicalize(g, opset_, shapes_);
+    remove_passthrough_nodes(g);
+    gemm_weights_canonical(g, shapes_);
+    fold_batchnorm(g);
+    fuse_residual_add(g, shapes_);
+    fuse_activation(g);
+    finalize(g);
+    g.validate();
+    return g;
+  }
+
+ private:
+  void load_initializers() {
+    if (g_.sparse_initializer_size() > 0) throw ModelError("sparse initializers are not supported");
+    for (auto& init : *g_.mutable_initializer()) {
+      initializers_.insert(init.name());
+      known_[init.name()] = FoldValue{tensor_from_proto(init, "initializer '" + init.name() + "'"), {}};
+      if (known_[init.name()].t.numel() > kKeepInProtoElements) drop_data(init);
+    }
+  }
+
+  static void drop_data(onnx::TensorProto& t) {
+    t.clear_raw_data();
+    t.clear_float_data();
+    t.clear_double_data();
+    t.clear_int32_data();
+    t.clear_int64_data();
+  }
+
+  // Unknown input dims get a name, so shape inference carries them and Shape(x) of any value whose
+  // batch comes from that input refers to the same symbol.
+  void name_unknown_input_dims() {
+    for (auto& in : *g_.mutable_input()) {
+      if (!in.type().has_tensor_type() || !in.type().tensor_type().has_shape()) continue;
+      auto* dims = in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim();
+      for (int i = 0; i < dims->size(); ++i) {
+        auto& d = (*dims)[i];
+        if (!d.has_dim_value() && !d.has_dim_param()) d.set_dim_param("?" + in.name() + ":" + std::to_string(i));
+      }
+    }
+  }
+
+  void infer_shapes() {
+    g_.clear_value_info();
+    try {
+      onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(),
+                                         onnx::ShapeInferenceOptions(false, 0, false));
+    } catch (const std::exception&) {
+      // Inference is best effort: without it, only Shape(x) of inputs with declared shapes folds.
+    }
+    shapes_.clear();
+    auto record = [this](const onnx::ValueInfoProto& v) {
+      if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
+      SymShape s;
+      int i = 0;
+      for (auto& d : v.type().tensor_type().shape().dim()) {
+        if (d.has_dim_value()) s.push_back(Dim{d.dim_value(), ""});
+        else if (d.has_dim_param()) s.push_back(Dim{-1, d.dim_param()});
+        else s.push_back(Dim{-1, "?" + v.name() + ":" + std::to_string(i)});  // equal only to itself
+        ++i;
+      }
+      shapes_[v.name()] = s;
+    };
+    for (auto& v : g_.input()) record(v);
+    for (auto& v : g_.value_info()) record(v);
+    for (auto& v : g_.output()) record(v);
+    for (auto& kv : known_) shapes_[kv.first] = to_sym_shape(kv.second.t.shape());
+  }
+
+  void store(const std::string& name, FoldValue v) {
+    if (v.known()) {
+      onnx::TensorProto* p = g_.add_initializer();
+      *p = tensor_to_proto(v.t, name);
+      if (v.t.numel() > kKeepInProtoElements) drop_data(*p);
+    }
+    known_[name] = std::move(v);
+  }
+
+  FoldValue constant_value(const onnx::NodeProto& n, const std::string& where) {
+    if (n.attribute_size() != 1) throw ModelError(where + ": a Constant needs exactly one value attribute");
+    const auto& a = n.attribute(0);
+    const std::string& k = a.name();
+    if (k == "value") return {tensor_from_proto(a.t(), where), {}};
+    if (k == "value_float") return {Tensor::from_f32({}, {a.f()}), {}};
+    if (k == "value_int") return {Tensor::from_i64({}, {a.i()}), {}};
+    if (k == "value_floats") {
+      std::vector<float> v(a.floats().begin(), a.floats().end());
+      return {Tensor::from_f32({int64_t(v.size())}, v), {}};
+    }
+    if (k == "value_ints") {
+      std::vector<int64_t> v(a.ints().begin(), a.ints().end());
+      return {Tensor::from_i64({int64_t(v.size())}, v), {}};
+    }
+    throw ModelError(where + ": Constant attribute '" + k + "' is not supported");
+  }
+
+  // Evaluates `n` if every input is known (Shape/Size: if the input's shape is). Returns true when
+  // the node is replaced by its values.
+  bool try_fold(const onnx::NodeProto& n) {
+    const std::string where = describe(n);
+    if (!is_standard_domain(n.domain())) return false;
+    if (n.op_type() == "Constant") {
+      store(n.output(0), constant_value(n, where));
+      return true;
+    }
+    if (!is_foldable_op(n.op_type())) return false;
+    const bool reads_shape_only = n.op_type() == "Shape" || n.op_type() == "Size";
+    std::vector<const FoldValue*> in;
+    for (int i = 0; i < n.input_size(); ++i) {
+      auto it = known_.find(n.input(i));
+      if (n.input(i).empty() || (reads_shape_only && i == 0)) in.push_back(nullptr);
+      else if (it != known_.end()) in.push_back(&it->second);
+      else return false;
+    }
+    const SymShape* in_shape = nullptr;
+    if (reads_shape_only) {
+      auto it = shapes_.find(n.input(0));
+      if (it == shapes_.end()) return false;
+      in_shape = &it->second;
+    }
+    auto out = fold_node(n, in, in_shape, where);
+    if (!out) return false;
+    if (int(out->size()) < n.output_size()) return false;
+    for (int i = 0; i < n.output_size(); ++i)
+      if (!n.output(i).empty()) store(n.output(i), (*out)[i]);
+    return true;
+  }
+
+  // Reshape(x, shape) where `shape` holds unknown dims (Concat(Gather(Shape(x), 0), [-1])): an unknown
+  // at position i that is x's own dim i becomes 0, ONNX's "copy this dimension", so the target is
+  // constant again.
+  bool make_reshape_static(onnx::NodeProto& n) {
+    if (n.op_type() != "Reshape" || n.input_size() < 2 || attr_int(n, "allowzero", 0)) return false;
+    auto target = known_.find(n.input(1));
+    auto data = shapes_.find(n.input(0));
+    if (target == known_.end() || target->second.known() || data == shapes_.end()) return false;
+    std::vector<int64_t> dims = target->second.t.to_i64_vector();
+    for (size_t i = 0; i < dims.size(); ++i) {
+      const std::string& sym = target->second.symbols[i];
+      if (sym.empty()) continue;
+      if (i >= data->second.size() || data->second[i].known() || data->second[i].symbol != sym) return false;
+      dims[i] = 0;
+    }
+    std::string name = n.output(0) + "/static_shape";
+    store(name, FoldValue{Tensor::from_i64({int64_t(dims.size())}, dims), {}});
+    n.set_input(1, name);
+    return true;
+  }
+
+  bool fold_round() {
+    bool changed = false;
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+    for (auto& n : *g_.mutable_node()) {
+      if (try_fold(n)) {
+        changed = true;
+        continue;
+      }
+      changed |= make_reshape_static(n);
+      kept.Add()->Swap(&n);
+    }
+    g_.mutable_node()->Swap(&kept);
+    return changed;
+  }
+
+  Graph to_graph() {
+    Graph out;
+    out.name = g_.name();
+    for (auto& v : g_.input()) {
+      if (initializers_.count(v.name()) || known_.count(v.name())) continue;
+      ValueInfo vi{v.name(), {}};
+      for (auto& d : v.type().tensor_type().shape().dim()) vi.shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      out.inputs.push_back(vi);
+    }
+    for (auto& v : g_.output()) {
+      auto it = shapes_.find(v.name());
+      out.outputs.push_back({v.name(), it != shapes_.end() ? to_shape(it->second) : Shape{}});
+    }
+    std::set<std::string> used_names;
+    for (int k = 0; k < g_.node_size(); ++k) {
+      const onnx::NodeProto& p = g_.node(k);
+      Node n;
+      const std::string base = p.name().empty() ? "op_" + std::to_string(k) : p.name();
+      n.name = base;
+      for (int suffix = 2; used_names.count(n.name); ++suffix) n.name = base + "_" + std::to_string(suffix);
+      used_names.insert(n.name);
+      n.op = p.op_type();
+      const std::string where = "node '" + n.name + "' (" + n.op + ")";
+      if (!is_standard_domain(p.domain()))
+        throw ModelError(where + " is from operator domain '" + p.domain() + "', which dnnswarm does not support");
+      check_inputs_resolved(p, where);
+      n.inputs.assign(p.input().begin(), p.input().end());
+      n.outputs.assign(p.output().begin(), p.output().end());
+      for (auto& a : p.attribute()) n.attrs.set(a.name(), attr_value(a, where));
+      out.nodes.push_back(std::move(n));
+    }
+    for (auto& n : out.nodes)
+      for (auto& in : n.inputs)
+        if (known_.count(in)) out.constants[in] = known_[in].t;
+    for (auto& o : out.outputs)
+      if (known_.count(o.name)) out.constants[o.name] = known_[o.name].t;
+    return out;
+  }
+
+  // A node left after folding must compute on at least one activation, and any shape operand must
+  // have become a constant.
+  void check_inputs_resolved(const onnx::NodeProto& p, const std::string& where) {
+    bool has_activation = false;
+    for (auto& in : p.input()) {
+      if (in.empty()) continue;
+      auto it = known_.find(in);
+      if (it == known_.end()) {
+        has_activation = true;
+      } else if (!it->second.known()) {
+        throw ModelError(where + ": input '" + in + "' depends on a dimension known only at run time; "
+                         "dnnswarm needs it fixed at import");
+      }
+    }
+    if (p.op_type() == "Shape" || p.op_type() == "Size")
+      throw ModelError(where + ": the shape of '" + p.input(0) + "' is not known at import");
+    if (!has_activation)
+      throw ModelError(where + " has only constant inputs, but dnnswarm cannot evaluate " + p.op_type() +
+                       " at import");
+  }
+
+  onnx::ModelProto& model_;
+  onnx::GraphProto& g_;
+  int opset_;
+  std::set<std::string> initializers_;
+  std::map<std::string, FoldValue> known_;  // constants, and shape values with unknown dims
+  ShapeMap shapes_;
+};
+
+}  // namespace
+
+Graph import_onnx(const std::string& path) {
+  onnx::ModelProto model = read_model(path);
+  int opset = standard_opset(model, path);
+  try {
+    return Importer(model, opset).run();
+  } catch (const ModelError& e) {
+    throw ModelError("'" + path + "': " + e.what());
+  } catch (const ShapeError& e) {
+    throw ModelError("'" + path + "': " + e.what());
+  }
+}
+
+}  // namespace dnn

@@ -1,0 +1,55 @@
+// Internal to node/onnx: what the importer's files share (attribute access on ONNX protos, shapes
+// with symbolic dimensions, the constant evaluator's value type).
+#pragma once
+#include <onnx/onnx_pb.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/tensor.h"
+
+namespace dnn {
+
+// A dimension from shape inference: a known size, or an unknown one named by `symbol` (the exporter's
+// dim_param such as "batch", or one we make up). Two unknown dims are equal only if their symbols are.
+struct Dim {
+  int64_t value = -1;
+  std::string symbol;
+  bool known() const { return value >= 0; }
+  bool operator==(const Dim& o) const { return known() ? value == o.value : !o.known() && symbol == o.symbol; }
+};
+using SymShape = std::vector<Dim>;
+using ShapeMap = std::map<std::string, SymShape>;  // value name -> inferred shape (absent: rank unknown)
+
+Shape to_shape(const SymShape& s);  // unknown dims become -1
+SymShape to_sym_shape(const Shape& s);
+
+// A value known at import: a constant tensor, or a shape vector some of whose elements are unknown
+// dimensions (Shape(x) of an activation with a dynamic batch). Only int64 values carry symbols.
+struct FoldValue {
+  Tensor t;
+  std::vector<std::string> symbols;  // empty when fully known, else one per element ("" = known)
+  bool known() const { return symbols.empty(); }
+};
+
+// Evaluates one ONNX node at import. `in[i]` is null for an omitted optional input; `in_shape` is the
+// inferred shape of input 0 (used by Shape and Size). Returns nothing when the op is not one the
+// evaluator knows or the result would depend on an unknown dimension in a way it cannot carry.
+// Throws ModelError for a malformed node.
+bool is_foldable_op(const std::string& op);
+std::optional<std::vector<FoldValue>> fold_node(const onnx::NodeProto& n, const std::vector<const FoldValue*>& in,
+                                                const SymShape* in_shape, const std::string& where);
+
+onnx::TensorProto tensor_to_proto(const Tensor& t, const std::string& name);
+
+// Attributes of an ONNX node.
+const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name);
+int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t dflt);
+float attr_float(const onnx::NodeProto& n, const std::string& name, float dflt);
+std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name);
+bool has_attr(const onnx::NodeProto& n, const std::string& name);
+
+}  // namespace dnn
