@@ -1,0 +1,235 @@
+#include "transport/mqtt_client.h"
+
+#include <deque>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <mqtt/async_client.h>
+
+#include "core/error.h"
+
+namespace dnn {
+
+void log_line(const std::string& who, const std::string& what) {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const std::time_t t = system_clock::to_time_t(now);
+  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::ostringstream line;
+  line << std::put_time(&tm, "%H:%M:%S") << '.' << std::setw(3) << std::setfill('0') << ms << ' ' << who << ": "
+       << what << '\n';
+  std::cerr << line.str() << std::flush;
+}
+
+namespace {
+constexpr auto kAckTimeout = std::chrono::seconds(10);
+}
+
+MqttClient::MqttClient(MqttOptions opts, MessageHandler on_message)
+    : opts_(std::move(opts)), on_message_(std::move(on_message)), outbox_(opts_.outbox_capacity) {
+  if (opts_.client_id.empty()) throw Error("MQTT client id must not be empty");
+  mqtt::create_options co(MQTTVERSION_5);   // without it the v5 connect fails (-16)
+  // Paho counts every publish it has not finished as "buffered", connected or not, and throws past
+  // the limit (default 100). Our window keeps at most max_inflight outstanding; the rest is room for
+  // the birth/offline messages published outside the window.
+  co.set_max_buffered_messages(opts_.max_inflight + 64);
+  cli_ = std::make_unique<mqtt::async_client>(opts_.broker, opts_.client_id, co);
+
+  cli_->set_message_callback([this](mqtt::const_message_ptr m) {
+    try {
+      on_message_({m->get_topic(), m->get_payload_ref().ptr()});
+    } catch (const std::exception& e) {
+      log_line(opts_.client_id, std::string("message handler failed: ") + e.what());
+    }
+  });
+  cli_->set_connected_handler([this](const std::string& cause) {
+    resubscribe_all();
+    if (!opts_.status_topic.empty()) {
+      try {
+        cli_->publish(opts_.status_topic, "online", 6, 1, true);
+      } catch (const mqtt::exception& e) {
+        log_line(opts_.client_id, std::string("birth message failed: ") + e.what());
+      }
+    }
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      hook = connected_hook_;
+    }
+    if (hook) hook();
+  });
+  cli_->set_connection_lost_handler([this](const std::string& cause) {
+    log_line(opts_.client_id, "connection to " + opts_.broker + " lost" + (cause.empty() ? "" : ": " + cause) +
+                                  "; reconnecting");
+  });
+  sender_ = std::thread([this] { sender_loop(); });
+}
+
+MqttClient::~MqttClient() {
+  flush(std::chrono::milliseconds(2000));
+  stopping_ = true;
+  outbox_.close();
+  if (sender_.joinable()) sender_.join();
+  try {
+    if (cli_->is_connected()) {
+      // A clean disconnect suppresses the will, so say "offline" ourselves.
+      if (!opts_.status_topic.empty()) cli_->publish(opts_.status_topic, "offline", 7, 1, true)->wait_for(kAckTimeout);
+      cli_->disconnect()->wait_for(std::chrono::seconds(2));
+    }
+  } catch (const mqtt::exception& e) {
+    log_line(opts_.client_id, std::string("disconnect: ") + e.what());
+  }
+}
+
+void MqttClient::on_connected(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lk(mu_);
+  connected_hook_ = std::move(fn);
+}
+
+bool MqttClient::connected() const { return cli_->is_connected(); }
+
+void MqttClient::connect() {
+  auto builder = mqtt::connect_options_builder()
+                     .mqtt_version(MQTTVERSION_5)
+                     .clean_start(true)
+                     .keep_alive_interval(opts_.keep_alive)
+                     .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(4));
+  if (!opts_.status_topic.empty()) builder.will(mqtt::message(opts_.status_topic, "offline", 7, 1, true));
+  const mqtt::connect_options co = builder.finalize();
+
+  const auto deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
+  std::string last_error = "timed out";
+  while (true) {
+    try {
+      auto tok = cli_->connect(co);
+      if (tok->wait_for(opts_.connect_timeout) && cli_->is_connected()) return;
+    } catch (const mqtt::exception& e) {
+      last_error = e.what();
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw Error("cannot connect to MQTT broker " + opts_.broker + " as '" + opts_.client_id + "': " + last_error);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void MqttClient::resubscribe_all() {
+  std::set<std::string> subs;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    subs = subscriptions_;
+  }
+  for (const auto& f : subs) {
+    try {
+      cli_->subscribe(f, opts_.qos);   // on Paho's thread: do not wait for the SUBACK here
+    } catch (const mqtt::exception& e) {
+      log_line(opts_.client_id, "resubscribe to '" + f + "' failed: " + e.what());
+    }
+  }
+}
+
+void MqttClient::subscribe(const std::string& filter) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    subscriptions_.insert(filter);
+  }
+  if (!cli_->is_connected()) return;   // the connected handler will make it
+  try {
+    if (!cli_->subscribe(filter, opts_.qos)->wait_for(kAckTimeout))
+      throw Error("subscribe to '" + filter + "': no SUBACK from " + opts_.broker);
+  } catch (const mqtt::exception& e) {
+    throw Error("subscribe to '" + filter + "' refused by " + opts_.broker + ": " + e.what());
+  }
+}
+
+void MqttClient::unsubscribe(const std::string& filter) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    subscriptions_.erase(filter);
+  }
+  if (!cli_->is_connected()) return;
+  try {
+    cli_->unsubscribe(filter)->wait_for(kAckTimeout);
+  } catch (const mqtt::exception& e) {
+    log_line(opts_.client_id, "unsubscribe from '" + filter + "': " + e.what());
+  }
+}
+
+bool MqttClient::publish(std::string topic, std::string payload, bool retained) {
+  if (!outbox_.push({std::move(topic), std::move(payload), retained})) return false;
+  ++queued_;
+  return true;
+}
+
+bool MqttClient::try_publish(std::string topic, std::string payload, bool retained) {
+  if (!outbox_.try_push({std::move(topic), std::move(payload), retained})) return false;
+  ++queued_;
+  return true;
+}
+
+bool MqttClient::flush(std::chrono::milliseconds timeout) {
+  const uint64_t target = queued_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (sent_ < target) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+void MqttClient::sender_loop() {
+  struct Pending {
+    mqtt::delivery_token_ptr token;
+    size_t bytes;
+  };
+  std::deque<Pending> window;
+  size_t window_bytes = 0;
+  auto retire_front = [&](bool wait) {
+    Pending p = window.front();
+    if (!wait && !p.token->is_complete()) return false;
+    window.pop_front();
+    window_bytes -= p.bytes;
+    try {
+      if (!p.token->wait_for(kAckTimeout)) {
+        ++publish_failures_;
+        log_line(opts_.client_id, "publish not acknowledged within 10 s");
+      }
+    } catch (const mqtt::exception& e) {
+      ++publish_failures_;
+      log_line(opts_.client_id, std::string("publish failed: ") + e.what());
+    }
+    ++sent_;
+    return true;
+  };
+
+  while (true) {
+    while (!window.empty() && retire_front(false)) {
+    }
+    auto item = outbox_.pop_for(std::chrono::milliseconds(20));
+    if (!item) {
+      while (!window.empty()) retire_front(true);   // idle: settle everything, so flush() returns
+      if (outbox_.closed()) return;
+      continue;
+    }
+    const size_t bytes = item->payload.size();
+    while (!window.empty() && (static_cast<int>(window.size()) >= opts_.max_inflight ||
+                               window_bytes + bytes > opts_.max_inflight_bytes))
+      retire_front(true);
+    // While the broker is away, hold the message (the outbox fills and producers wait) rather
+    // than let Paho fail it.
+    while (!cli_->is_connected() && !stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    try {
+      auto msg = mqtt::make_message(item->topic, std::move(item->payload), opts_.qos, item->retained);
+      window.push_back({cli_->publish(msg), bytes});
+      window_bytes += bytes;
+    } catch (const mqtt::exception& e) {
+      ++publish_failures_;
+      ++sent_;
+      log_line(opts_.client_id, "publish to '" + item->topic + "' failed: " + e.what());
+    }
+  }
+}
+
+}  // namespace dnn
