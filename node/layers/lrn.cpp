@@ -24,7 +24,7 @@ class Lrn : public Layer {
   }
 
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
-    const Shape& s = output_shapes({in[0]->shape()})[0];
+    const Shape s = output_shapes({in[0]->shape()})[0];
     Tensor out(s);
     const int64_t channels = s[1], plane = numel(s) / std::max<int64_t>(1, s[0] * channels);
     const int64_t before = (size_ - 1) / 2, after = size_ - 1 - before;  // window [c - before, c + after]

@@ -1,6 +1,7 @@
-// ReduceMean, ReduceSum, ReduceMax, ReduceMin over `axes` (attribute or constant input 1; none = all),
-// keepdims (default 1). The reduced axes are moved last (a strided copy, skipped when they already
-// are, as in the usual mean over H and W), so every output element reduces one contiguous row.
+// ReduceMean, ReduceSum, ReduceMax, ReduceMin over `axes` (attribute or constant input 1; none = all,
+// or the identity with noop_with_empty_axes), keepdims (default 1). The reduced axes are moved last
+// (a strided copy, skipped when they already are, as in the usual mean over H and W), so every
+// output element reduces one contiguous row.
 #include <limits>
 
 #include "layers/common.h"
@@ -19,7 +20,7 @@ class Reduce : public Layer {
     kind_ = kinds.at(node.op);
     int_operand(node, consts, "axes", 1, axes_);
     keepdims_ = node.attrs.i("keepdims", 1) != 0;
-    if (node.attrs.i("noop_with_empty_axes", 0) != 0) throw ModelError("noop_with_empty_axes=1 is not supported");
+    noop_ = axes_.empty() && node.attrs.i("noop_with_empty_axes", 0) != 0;
   }
 
   std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {
@@ -35,6 +36,7 @@ class Reduce : public Layer {
   }
 
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
+    if (noop_) return {*in[0]};
     const Shape& s = in[0]->shape();
     Tensor out(output_shapes({s})[0]);
     auto reduced = reduced_dims(s.size());
@@ -67,7 +69,7 @@ class Reduce : public Layer {
 
  private:
   std::vector<bool> reduced_dims(size_t r) const {
-    std::vector<bool> reduced(r, axes_.empty());
+    std::vector<bool> reduced(r, axes_.empty() && !noop_);
     for (int64_t a : axes_) reduced[normalize_axis(a, static_cast<int>(r))] = true;
     return reduced;
   }
@@ -94,7 +96,7 @@ class Reduce : public Layer {
 
   Kind kind_ = Kind::Mean;
   std::vector<int64_t> axes_;
-  bool keepdims_ = true;
+  bool keepdims_ = true, noop_ = false;
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Upsample and Resize, nearest-neighbour only (the mode CNN classifiers and FPN-style heads use).
-// Output size from `sizes`, else from `scales` (attributes, or constant inputs: Upsample and Resize-10
-// take scales as input 1; Resize-11+ takes roi, scales, sizes as inputs 1-3). Each output dimension
-// maps to a source index per coordinate_transformation_mode and nearest_mode; one gather builds it.
+// Output size from `sizes`, else from `scales` (attributes in the canonical graph, or constant inputs:
+// Upsample takes scales as input 1, Resize-11+ roi, scales, sizes as inputs 1-3). Each output
+// dimension maps to a source index per coordinate_transformation_mode and nearest_mode (defaults:
+// Upsample asymmetric/floor, Resize the opset-11 half_pixel/round_prefer_floor, so an opset-10
+// Resize must carry asymmetric/floor as attributes); one gather builds the output.
 #include <cmath>
 #include <set>
 
@@ -14,19 +16,19 @@ class Resize : public Layer {
  public:
   void load(const Node& node, const std::vector<const Tensor*>& consts) override {
     require_activation(node, consts, 0);
-    const bool opset10_form = node.op == "Upsample" || node.inputs.size() <= 2;
+    const bool upsample = node.op == "Upsample";
     if (node.attrs.s("mode", "nearest") != "nearest")
       throw ModelError("mode '" + node.attrs.s("mode", "") + "' is not supported (nearest only)");
-    coord_ = node.attrs.s("coordinate_transformation_mode", opset10_form ? "asymmetric" : "half_pixel");
-    nearest_ = node.attrs.s("nearest_mode", opset10_form ? "floor" : "round_prefer_floor");
+    coord_ = node.attrs.s("coordinate_transformation_mode", upsample ? "asymmetric" : "half_pixel");
+    nearest_ = node.attrs.s("nearest_mode", upsample ? "floor" : "round_prefer_floor");
     static const std::set<std::string> coords = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
                                                  "tf_half_pixel_for_nn"};
     static const std::set<std::string> roundings = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     if (!coords.count(coord_)) throw ModelError("coordinate_transformation_mode '" + coord_ + "' is not supported");
     if (!roundings.count(nearest_)) throw ModelError("nearest_mode '" + nearest_ + "' is not supported");
     if (node.attrs.has("axes")) throw ModelError("attribute 'axes' is not supported");
-    float_operand(node, consts, "scales", opset10_form ? 1 : 2, scales_);
-    if (!opset10_form) int_operand(node, consts, "sizes", 3, sizes_);
+    float_operand(node, consts, "scales", upsample ? 1 : 2, scales_);
+    if (!upsample) int_operand(node, consts, "sizes", 3, sizes_);
     if (scales_.empty() && sizes_.empty()) throw ModelError("neither scales nor sizes is given");
   }
 

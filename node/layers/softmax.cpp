@@ -1,7 +1,6 @@
-// Softmax and LogSoftmax. Opset-13 semantics: normalise along `axis` (default -1). A node carrying
-// `dnn.coerce_2d` = 1 (set by the importer for opset < 13) uses the older semantics instead: the
-// input is seen as 2-D [prod(dims < axis), prod(dims >= axis)] and each row is normalised.
-// Either way the work is [outer, n, inner] with the reduction over n; inner = 1 is the usual case.
+// Softmax and LogSoftmax with opset-13 semantics: normalise along `axis` (default -1). (The importer
+// rewrites the older flatten-to-2-D semantics as Flatten -> Softmax(axis=1) -> Reshape.)
+// The work is [outer, n, inner] with the reduction over n; inner = 1 is the usual case.
 #include <cmath>
 #include <limits>
 
@@ -15,8 +14,7 @@ class Softmax : public Layer {
   void load(const Node& node, const std::vector<const Tensor*>& consts) override {
     require_activation(node, consts, 0);
     log_ = node.op == "LogSoftmax";
-    coerce_2d_ = node.attrs.i("dnn.coerce_2d", 0) != 0;
-    axis_ = node.attrs.i("axis", coerce_2d_ ? 1 : -1);
+    axis_ = node.attrs.i("axis", -1);
   }
 
   std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override { return {in.at(0)}; }
@@ -24,15 +22,9 @@ class Softmax : public Layer {
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
     const Shape& s = in[0]->shape();
     const int r = static_cast<int>(s.size());
-    const int axis = coerce_2d_ && axis_ == r ? r : normalize_axis(axis_, r);
-    int64_t outer = numel(Shape(s.begin(), s.begin() + axis)), n, inner;
-    if (coerce_2d_) {
-      n = numel(Shape(s.begin() + axis, s.end()));
-      inner = 1;
-    } else {
-      n = s[axis];
-      inner = numel(Shape(s.begin() + axis + 1, s.end()));
-    }
+    const int axis = normalize_axis(axis_, r);
+    const int64_t outer = numel(Shape(s.begin(), s.begin() + axis)), n = s[axis];
+    const int64_t inner = numel(Shape(s.begin() + axis + 1, s.end()));
     Tensor out(s);
     const float* x = in[0]->f32();
     float* y = out.f32();
@@ -66,7 +58,7 @@ class Softmax : public Layer {
 
  private:
   int64_t axis_ = -1;
-  bool log_ = false, coerce_2d_ = false;
+  bool log_ = false;
 };
 
 }  // namespace
