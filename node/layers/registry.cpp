@@ -29,6 +29,8 @@ std::unique_ptr<Layer> make_pad_layer();          // pad.cpp
 std::unique_ptr<Layer> make_lrn_layer();          // lrn.cpp
 std::unique_ptr<Layer> make_reduce_layer();       // reduce.cpp
 std::unique_ptr<Layer> make_resize_layer();       // resize.cpp
+std::unique_ptr<Layer> make_conv_layer();         // conv.cpp
+std::unique_ptr<Layer> make_gemm_layer();         // gemm.cpp: Gemm, MatMul
 
 namespace {
 using Factory = std::unique_ptr<Layer> (*)();
@@ -71,6 +73,9 @@ const std::map<std::string, Factory>& table() {
       {"ReduceMin", make_reduce_layer},
       {"Upsample", make_resize_layer},
       {"Resize", make_resize_layer},
+      {"Conv", make_conv_layer},
+      {"Gemm", make_gemm_layer},
+      {"MatMul", make_gemm_layer},
   };
   return t;
 }

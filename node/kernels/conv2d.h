@@ -1,0 +1,68 @@
+// 2-D convolution, NCHW, any stride, dilation, (asymmetric) padding and group count, with bias,
+// residual and activation fused into the epilogue. The method is chosen once, at construction:
+//  - depthwise (groups == in_ch == out_ch): a direct kernel, weights kept as they are;
+//  - everything else: packed GEMM per group, the im2col gather fused into B packing
+//    (1x1 stride-1 unpadded convolutions read the input directly).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/activation.h"
+#include "kernels/gemm.h"
+
+namespace dnn {
+namespace kernels {
+
+struct ConvParams {
+  int64_t in_ch = 0, out_ch = 0, groups = 1;
+  int64_t kh = 1, kw = 1;
+  int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+  int64_t pad_t = 0, pad_l = 0, pad_b = 0, pad_r = 0;
+  int64_t out_h(int64_t h) const { return (h + pad_t + pad_b - dil_h * (kh - 1) - 1) / stride_h + 1; }
+  int64_t out_w(int64_t w) const { return (w + pad_l + pad_r - dil_w * (kw - 1) - 1) / stride_w + 1; }
+};
+
+// The im2col matrix of one group of one image (K = channels*kh*kw rows, N = out_h*out_w columns),
+// gathered straight into packed B strips; padding reads as zero.
+class Im2colPacker : public BPacker {
+ public:
+  // `in` points at the group's first input channel (planes of h x w follow).
+  Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p);
+  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const override;
+
+ private:
+  const float* in_;
+  int64_t h_, w_, oh_, ow_;
+  const ConvParams& p_;
+};
+
+class Conv2d {
+ public:
+  enum class Method { Gemm, Depthwise };
+  // weight: out_ch x (in_ch / groups) x kh x kw; bias: out_ch floats or null. Both are copied into
+  // the kernel's own (packed) form, so the caller may free them.
+  Conv2d(const ConvParams& p, const float* weight, const float* bias, const Activation& act);
+  // in: batch x in_ch x h x w; out: batch x out_ch x out_h(h) x out_w(w); residual: like out, or null.
+  void forward(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
+               ThreadPool& pool) const;
+  Method method() const { return method_; }
+  // auto_pad resolves the padding only once the input size is known.
+  void set_padding(int64_t top, int64_t left, int64_t bottom, int64_t right);
+  const ConvParams& params() const { return p_; }
+
+ private:
+  void forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
+                    ThreadPool& pool) const;
+
+  ConvParams p_;
+  Activation act_;
+  Method method_ = Method::Gemm;
+  std::vector<float> bias_;             // out_ch floats (zeros without a bias)
+  std::vector<PackedA> packed_;         // Gemm: one packed weight matrix per group
+  std::vector<float> depthwise_;        // Depthwise: out_ch x kh x kw as given
+};
+
+}  // namespace kernels
+}  // namespace dnn

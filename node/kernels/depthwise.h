@@ -1,0 +1,23 @@
+// Direct depthwise convolution (one filter per channel, channel multiplier 1), NCHW, any kernel
+// size, stride, dilation and padding, with bias, residual and activation fused.
+//
+// Each channel plane is first copied into a zero-padded buffer split into `stride_w` column phases
+// (phase p holds padded columns p, p+s, p+2s, ...), so every tap of every output row becomes one
+// contiguous vector load: no bounds checks and no gathers in the inner loop, for stride 1 and 2 alike.
+#pragma once
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "kernels/activation.h"
+#include "kernels/conv2d.h"
+
+namespace dnn {
+namespace kernels {
+
+// weight: channels x kh x kw; bias: channels floats. Shapes as in Conv2d::forward.
+void depthwise_conv(const ConvParams& p, const float* weight, const float* bias, const Activation& act,
+                    const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
+                    ThreadPool& pool);
+
+}  // namespace kernels
+}  // namespace dnn

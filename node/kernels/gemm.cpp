@@ -1,0 +1,162 @@
+#include "kernels/gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/simd.h"
+
+namespace dnn {
+namespace kernels {
+
+std::unique_ptr<float, void (*)(void*)> alloc_floats(int64_t n) {
+  size_t bytes = (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  return {static_cast<float*>(p), std::free};
+}
+
+PackedA::PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int64_t col_stride, float scale)
+    : M_(M), K_(K), Mpad_((M + kMR - 1) / kMR * kMR) {
+  data_ = std::shared_ptr<float>(alloc_floats(Mpad_ * K_).release(), std::free);
+  float* d = data_.get();
+  for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+    const int64_t kc = block_depth(k0);
+    for (int64_t m = 0; m < Mpad_; m += kMR)
+      for (int64_t k = k0; k < k0 + kc; ++k)
+        for (int64_t r = m; r < m + kMR; ++r)
+          *d++ = r < M ? src[r * row_stride + k * col_stride] * scale : 0.f;
+  }
+}
+
+void MatrixPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const {
+  for (int64_t s = 0; s * kNR < nc; ++s) {
+    const int64_t cols = std::min(kNR, nc - s * kNR);
+    float* d = dst + s * kc * kNR;
+    const float* src = src_ + k0 * row_stride_ + (n0 + s * kNR) * col_stride_;
+    for (int64_t k = 0; k < kc; ++k, d += kNR, src += row_stride_) {
+      if (col_stride_ == 1)
+        std::memcpy(d, src, cols * sizeof(float));
+      else
+        for (int64_t j = 0; j < cols; ++j) d[j] = src[j * col_stride_];
+      std::fill(d + cols, d + kNR, 0.f);
+    }
+  }
+}
+
+namespace {
+
+constexpr int kVecs = kNR / simd::kWidth;  // vectors per tile row
+
+// C[MR x NR] (+)= A panel (MR x kc, k-major) * B strip (kc x NR): all MR*NR sums stay in registers.
+void microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  using namespace simd;
+  Vec acc[kMR][kVecs];
+#pragma GCC unroll 16
+  for (int i = 0; i < kMR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < kVecs; ++j) acc[i][j] = zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    Vec bv[kVecs];
+#pragma GCC unroll 4
+    for (int j = 0; j < kVecs; ++j) bv[j] = load(b + j * kWidth);
+#pragma GCC unroll 16
+    for (int i = 0; i < kMR; ++i) {
+      const Vec av = set1(a[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < kVecs; ++j) acc[i][j] = fma(av, bv[j], acc[i][j]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < kMR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < kVecs; ++j) {
+      float* p = c + i * ldc + j * kWidth;
+      storeu(p, accumulate ? add(loadu(p), acc[i][j]) : acc[i][j]);
+    }
+}
+
+}  // namespace
+
+void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                float* C, int64_t ldc, const Epilogue& ep, float* workspace) {
+  const int64_t K = A.depth();
+  alignas(64) float edge[kMR * kNR];
+  if (K == 0)  // an empty sum: C is the epilogue of zero
+    for (int64_t m = m0; m < m1; ++m) {
+      std::fill(C + m * ldc + n0, C + m * ldc + n1, 0.f);
+      finish_row(C + m * ldc + n0, n1 - n0, ep.bias ? ep.bias[m] : 0.f,
+                 ep.residual ? ep.residual + m * ldc + n0 : nullptr, ep.act);
+    }
+  for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+    const int64_t kc = A.block_depth(k0);
+    const bool first = k0 == 0, last = k0 + kc >= K;
+    B.pack(k0, kc, n0, n1 - n0, workspace);
+    for (int64_t mb = m0; mb < m1; mb += kMC) {
+      const int64_t me = std::min(m1, mb + kMC);
+      for (int64_t n = n0; n < n1; n += kNR) {
+        const float* strip = workspace + (n - n0) / kNR * kc * kNR;
+        const int64_t cols = std::min(kNR, n1 - n);
+        for (int64_t m = mb; m < me; m += kMR) {
+          const int64_t rows = std::min(kMR, me - m);
+          float* c = C + m * ldc + n;
+          if (rows == kMR && cols == kNR) {
+            microkernel(kc, A.panel(k0, m), strip, c, ldc, !first);
+          } else {
+            // Edge tile: full-size product into scratch, then only the valid part into C. Same
+            // arithmetic per element as a full tile, so tile position never changes a result.
+            microkernel(kc, A.panel(k0, m), strip, edge, kNR, false);
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = first ? edge[r * kNR + j] : c[r * ldc + j] + edge[r * kNR + j];
+          }
+          if (last)
+            for (int64_t r = 0; r < rows; ++r)
+              finish_row(c + r * ldc, cols, ep.bias ? ep.bias[m + r] : 0.f,
+                         ep.residual ? ep.residual + (m + r) * ldc + n : nullptr, ep.act);
+        }
+      }
+    }
+  }
+}
+
+GemmTiling::GemmTiling(int64_t M_, int64_t N_, int threads) : M(M_), N(N_) {
+  n_tiles = std::max<int64_t>(1, (N + kNC - 1) / kNC);
+  const int64_t m_panels = std::max<int64_t>(1, (M + kMR - 1) / kMR);
+  // Enough units for an even split; extra row chunks only repack B, which is cheap next to the product.
+  const int64_t want = threads > 1 ? 4 * threads : 1;
+  m_chunks = std::min(m_panels, std::max<int64_t>(1, (want + n_tiles - 1) / n_tiles));
+  m_step = (m_panels + m_chunks - 1) / m_chunks * kMR;
+  m_chunks = (M + m_step - 1) / m_step;
+  if (m_chunks < 1) m_chunks = 1;
+}
+
+void GemmTiling::unit(int64_t u, int64_t& m0, int64_t& m1, int64_t& n0, int64_t& n1) const {
+  const int64_t t = u / m_chunks, c = u % m_chunks;
+  n0 = t * kNC;
+  n1 = std::min(N, n0 + kNC);
+  m0 = c * m_step;
+  m1 = std::min(M, m0 + m_step);
+}
+
+void gemm(const PackedA& A, const BPacker& B, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool) {
+  const GemmTiling tiling(A.rows(), N, pool.size());
+  pool.parallel_for(tiling.units(), [&](int64_t b, int64_t e) {
+    auto ws = alloc_floats(kGemmWorkspace);
+    for (int64_t u = b; u < e; ++u) {
+      int64_t m0, m1, n0, n1;
+      tiling.unit(u, m0, m1, n0, n1);
+      gemm_block(A, B, m0, m1, n0, n1, C, ldc, ep, ws.get());
+    }
+  });
+}
+
+void gemm(const float* a_src, int64_t a_row_stride, int64_t a_col_stride, float scale, const BPacker& B,
+          int64_t M, int64_t K, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool) {
+  gemm(PackedA(a_src, M, K, a_row_stride, a_col_stride, scale), B, N, C, ldc, ep, pool);
+}
+
+}  // namespace kernels
+}  // namespace dnn

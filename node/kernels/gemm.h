@@ -1,0 +1,105 @@
+// Packed single-precision GEMM, BLIS style: C = epilogue(A * B).
+//
+// A (M x K) holds weights and is packed ONCE, at load time, into MR-row panels per KC-deep block of K.
+// B (K x N) holds activations and is packed on the fly, one KC x NC block at a time, by a BPacker —
+// for a convolution the packer gathers the im2col columns directly, so no im2col matrix ever exists.
+// A register-tiled microkernel (MR x NR accumulators) multiplies one A panel by one B strip; the
+// epilogue (bias, residual, activation) runs on each tile right after its last K block.
+//
+// Determinism: every C element is accumulated in the same order (K blocks of KC, sequential k inside)
+// whatever part of C a caller computes, so splitting work over threads never changes a result.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/activation.h"
+
+namespace dnn {
+namespace kernels {
+
+// Register tile and cache blocking for the build's instruction set.
+#if defined(__AVX512F__)
+constexpr int64_t kMR = 8, kNR = 32, kKC = 256;
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr int64_t kMR = 6, kNR = 16, kKC = 256;
+#else
+constexpr int64_t kMR = 4, kNR = 16, kKC = 256;
+#endif
+constexpr int64_t kNC = kNR * 12;  // columns of B packed at once (KC x NC floats stay in L2)
+constexpr int64_t kMC = kMR * 12;  // rows of A swept per B strip (the A block stays in L2)
+
+// A packed: for each KC block of K, panels of MR rows (zero-padded past M), k-major inside a panel.
+class PackedA {
+ public:
+  PackedA() = default;
+  // a(m, k) = src[m * row_stride + k * col_stride] * scale
+  PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int64_t col_stride, float scale = 1.f);
+  int64_t rows() const { return M_; }
+  int64_t depth() const { return K_; }
+  // Panel holding rows [m, m + MR) of the KC block starting at k0 (m a multiple of MR).
+  const float* panel(int64_t k0, int64_t m) const { return data_.get() + k0 * Mpad_ + m * block_depth(k0); }
+  int64_t block_depth(int64_t k0) const { return k0 + kKC <= K_ ? kKC : K_ - k0; }
+  size_t bytes() const { return static_cast<size_t>(Mpad_ * K_) * sizeof(float); }
+
+ private:
+  int64_t M_ = 0, K_ = 0, Mpad_ = 0;
+  std::shared_ptr<float> data_;
+};
+
+// Writes rows [k0, k0+kc) x columns [n0, n0+nc) of B into dst as NR-column strips (strip s at
+// dst + s*kc*NR, row-major inside a strip), zero-filling the columns of the last strip past nc.
+class BPacker {
+ public:
+  virtual ~BPacker() = default;
+  virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const = 0;
+};
+
+// B given as a matrix in memory: b(k, n) = src[k * row_stride + n * col_stride].
+class MatrixPacker : public BPacker {
+ public:
+  MatrixPacker(const float* src, int64_t row_stride, int64_t col_stride = 1)
+      : src_(src), row_stride_(row_stride), col_stride_(col_stride) {}
+  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const override;
+
+ private:
+  const float* src_;
+  int64_t row_stride_, col_stride_;
+};
+
+struct Epilogue {
+  const float* bias = nullptr;      // per row of C (output channel), or null
+  const float* residual = nullptr;  // laid out like C (same ldc), added after bias, or null
+  Activation act;
+};
+
+// Floats of scratch gemm_block needs (one packed B block).
+constexpr int64_t kGemmWorkspace = kKC * kNC;
+
+// Computes rows [m0, m1) and columns [n0, n1) of C (row stride ldc) on the calling thread.
+// m0 must be a multiple of kMR; workspace holds kGemmWorkspace floats, 64-byte aligned.
+void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                float* C, int64_t ldc, const Epilogue& ep, float* workspace);
+
+// Splits an M x N product into work units of whole NC column tiles and, when there are too few
+// tiles to keep every thread busy, MR-aligned row chunks. Unit boundaries depend only on the
+// shape and thread count, and never on timing.
+struct GemmTiling {
+  GemmTiling(int64_t M, int64_t N, int threads);
+  int64_t units() const { return n_tiles * m_chunks; }
+  void unit(int64_t u, int64_t& m0, int64_t& m1, int64_t& n0, int64_t& n1) const;
+  int64_t M, N, n_tiles, m_chunks, m_step;
+};
+
+// C (M x N, row stride ldc) = epilogue(A * B) for an A that is not worth keeping packed (an
+// activation), over the pool. a(m, k) = a_src[m * a_row_stride + k * a_col_stride] * scale.
+void gemm(const float* a_src, int64_t a_row_stride, int64_t a_col_stride, float scale, const BPacker& B,
+          int64_t M, int64_t K, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
+void gemm(const PackedA& A, const BPacker& B, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
+
+// 64-byte aligned float scratch for one thread.
+std::unique_ptr<float, void (*)(void*)> alloc_floats(int64_t n);
+
+}  // namespace kernels
+}  // namespace dnn

@@ -1,0 +1,97 @@
+// Conv2d (GEMM with fused im2col, pointwise, depthwise) against a double-precision reference on
+// random data: many shapes, strides, dilations, groups, asymmetric pads, batch > 1, every fused
+// activation, with and without residual; 1 and 2 threads must agree bit for bit.
+#include <gtest/gtest.h>
+
+#include "kernels/reference.h"
+
+namespace dnn {
+namespace {
+
+using kernels::ActKind;
+using kernels::Activation;
+using kernels::ConvParams;
+
+struct Case {
+  int64_t batch, in_ch, h, w, out_ch, groups, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+  ActKind act;
+  bool bias, residual;
+};
+
+std::string describe(const Case& c) {
+  std::ostringstream o;
+  o << "n" << c.batch << " c" << c.in_ch << " " << c.h << "x" << c.w << " -> " << c.out_ch << " g" << c.groups << " k"
+    << c.kh << "x" << c.kw << " s" << c.sh << "," << c.sw << " d" << c.dh << "," << c.dw << " pads " << c.pt << ","
+    << c.pl << "," << c.pb << "," << c.pr << " act " << int(c.act) << (c.residual ? " residual" : "");
+  return o.str();
+}
+
+void run_case(const Case& c, kernels::Conv2d::Method expect_method) {
+  const ConvParams p{c.in_ch, c.out_ch, c.groups, c.kh, c.kw, c.sh, c.sw, c.dh, c.dw, c.pt, c.pl, c.pb, c.pr};
+  Activation act;
+  act.kind = c.act;
+  act.min = -0.3f;
+  act.max = 0.4f;
+  act.alpha = 0.1f;
+  const int64_t oh = p.out_h(c.h), ow = p.out_w(c.w);
+  const auto x = testref::random_floats(c.batch * c.in_ch * c.h * c.w, 1);
+  const auto wt = testref::random_floats(c.out_ch * c.in_ch / c.groups * c.kh * c.kw, 2);
+  const auto bias = testref::random_floats(c.out_ch, 3);
+  const auto res = testref::random_floats(c.batch * c.out_ch * oh * ow, 4);
+  const float* b = c.bias ? bias.data() : nullptr;
+  const float* r = c.residual ? res.data() : nullptr;
+  kernels::Conv2d conv(p, wt.data(), b, act);
+  EXPECT_EQ(conv.method(), expect_method) << describe(c);
+  const auto ref = testref::conv(p, x.data(), c.batch, c.h, c.w, wt.data(), b, r, act);
+  std::vector<float> y1(ref.size()), y2(ref.size());
+  ThreadPool one(1), two(2);
+  conv.forward(x.data(), c.batch, c.h, c.w, r, y1.data(), one);
+  conv.forward(x.data(), c.batch, c.h, c.w, r, y2.data(), two);
+  testref::expect_close(y1.data(), ref, describe(c));
+  EXPECT_TRUE(testref::bitwise_equal(y1, y2)) << describe(c) << ": 1 and 2 threads differ";
+}
+
+TEST(Conv2d, GemmPathShapes) {
+  const Case cases[] = {
+      {1, 3, 8, 8, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false},
+      {1, 1, 28, 28, 6, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},      // LeNet conv1
+      {2, 5, 13, 11, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, false},      // odd, stride 2
+      {1, 3, 23, 19, 13, 1, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, ActKind::None, false, false},    // ResNet stem-like
+      {1, 4, 17, 17, 9, 1, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, ActKind::Clip, true, false},      // dilation
+      {1, 4, 12, 15, 5, 1, 3, 2, 1, 2, 1, 3, 0, 1, 2, 0, ActKind::LeakyRelu, true, false}, // asymmetric
+      {3, 6, 9, 10, 8, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::HardSwish, true, true},   // groups
+      {1, 12, 7, 7, 12, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Sigmoid, true, false},   // grouped 1x1
+      {1, 8, 6, 6, 16, 1, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, ActKind::Relu, true, true},        // stride 3
+      {1, 3, 11, 11, 11, 1, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},   // AlexNet conv1-like
+      {1, 70, 9, 9, 37, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},       // K > KC (630)
+      {1, 300, 3, 4, 20, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::None, true, false},     // K > KC, pointwise
+  };
+  for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Gemm);
+}
+
+TEST(Conv2d, ManyTilesAndThreadSplits) {
+  // N > NC, M > MC and partial tiles on both edges; residual + Relu as in ResNet.
+  run_case({1, 16, 31, 29, 103, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true}, kernels::Conv2d::Method::Gemm);
+  run_case({2, 24, 40, 33, 50, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Clip, true, true}, kernels::Conv2d::Method::Gemm);
+  run_case({1, 17, 5, 5, 300, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
+}
+
+TEST(Conv2d, Depthwise) {
+  const Case cases[] = {
+      {1, 16, 14, 14, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Clip, true, false},
+      {2, 9, 15, 13, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},
+      {1, 5, 17, 19, 5, 5, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, ActKind::HardSwish, true, false},
+      {1, 5, 17, 20, 5, 5, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, ActKind::None, false, false},
+      {1, 4, 12, 12, 4, 4, 3, 3, 1, 2, 2, 1, 0, 2, 1, 0, ActKind::LeakyRelu, true, false},
+      {1, 3, 9, 30, 3, 3, 7, 3, 3, 1, 1, 2, 3, 1, 0, 2, ActKind::Sigmoid, true, true},
+      {1, 7, 1, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false},
+  };
+  for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Depthwise);
+}
+
+TEST(Conv2d, KernelLargerThanPaddedInputGivesOnePixel) {
+  run_case({1, 2, 3, 3, 3, 1, 5, 5, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
+}
+
+}  // namespace
+}  // namespace dnn

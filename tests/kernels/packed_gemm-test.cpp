@@ -1,0 +1,107 @@
+// Packed GEMM and the fully-connected kernel against double-precision references on random data:
+// sizes around every tile edge (MR, NR, KC, NC), strided operands, fused epilogues; 1 and 2 threads
+// must agree bit for bit, and a fully-connected output must not depend on the batch it is in.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "kernels/fully_connected.h"
+#include "kernels/gemm.h"
+#include "kernels/reference.h"
+
+namespace dnn {
+namespace {
+
+using kernels::ActKind;
+using kernels::Activation;
+
+TEST(Gemm, MatchesReferenceAroundTileEdges) {
+  const int64_t Ms[] = {1, kernels::kMR - 1, kernels::kMR + 1, 2 * kernels::kMC + 5};
+  const int64_t Ks[] = {1, 7, kernels::kKC, kernels::kKC + 3, 2 * kernels::kKC + 1};
+  const int64_t Ns[] = {1, kernels::kNR - 1, kernels::kNR + 1, kernels::kNC + 17};
+  ThreadPool one(1), two(2);
+  unsigned seed = 10;
+  for (int64_t M : Ms)
+    for (int64_t K : Ks)
+      for (int64_t N : Ns) {
+        const bool trans_a = (M + K) % 2, trans_b = (K + N) % 2;
+        const auto a = testref::random_floats(M * K, ++seed), b = testref::random_floats(K * N, ++seed);
+        const auto bias = testref::random_floats(M, ++seed), res = testref::random_floats(M * N, ++seed);
+        Activation act;
+        act.kind = ActKind::Relu;
+        kernels::Epilogue ep;
+        ep.bias = bias.data();
+        ep.residual = res.data();
+        ep.act = act;
+        std::vector<double> ref(M * N);
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            double s = bias[m] + res[m * N + n];
+            for (int64_t k = 0; k < K; ++k)
+              s += 0.5 * (trans_a ? a[k * M + m] : a[m * K + k]) * double(trans_b ? b[n * K + k] : b[k * N + n]);
+            ref[m * N + n] = testref::activate(act, s);
+          }
+        const kernels::MatrixPacker B(b.data(), trans_b ? 1 : N, trans_b ? K : 1);
+        std::vector<float> y1(M * N), y2(M * N);
+        kernels::gemm(a.data(), trans_a ? 1 : K, trans_a ? M : 1, 0.5f, B, M, K, N, y1.data(), N, ep, one);
+        kernels::gemm(a.data(), trans_a ? 1 : K, trans_a ? M : 1, 0.5f, B, M, K, N, y2.data(), N, ep, two);
+        const std::string what = "M" + std::to_string(M) + " K" + std::to_string(K) + " N" + std::to_string(N);
+        testref::expect_close(y1.data(), ref, what);
+        EXPECT_TRUE(testref::bitwise_equal(y1, y2)) << what;
+      }
+}
+
+TEST(FullyConnected, MatchesReferenceForEveryBatchSize) {
+  const int64_t outs[] = {1, 5, 33};
+  const int64_t ins[] = {1, 7, 64, 301};
+  ThreadPool one(1), two(2);
+  for (int64_t O : outs)
+    for (int64_t I : ins)
+      for (bool transposed : {false, true}) {
+        const int64_t batch_max = 19;
+        const auto w = testref::random_floats(O * I, 5), x = testref::random_floats(batch_max * I, 6);
+        const auto bias = testref::random_floats(O, 7);
+        Activation act;
+        act.kind = ActKind::LeakyRelu;
+        act.alpha = 0.2f;
+        // transposed: the weights stored in x W form (in x out), as MatMul/Gemm transB=0 give them.
+        const kernels::FullyConnected fc(w.data(), O, I, transposed ? 1 : I, transposed ? O : 1, 2.f, bias.data(), act);
+        std::vector<float> alone(O);
+        fc.forward(x.data(), 1, alone.data(), one);
+        for (int64_t batch : {1, 2, 3, 4, 5, 8, 9, 19}) {
+          std::vector<double> ref(batch * O);
+          for (int64_t b = 0; b < batch; ++b)
+            for (int64_t o = 0; o < O; ++o) {
+              double s = bias[o];
+              for (int64_t k = 0; k < I; ++k) s += 2.0 * (transposed ? w[k * O + o] : w[o * I + k]) * double(x[b * I + k]);
+              ref[b * O + o] = testref::activate(act, s);
+            }
+          std::vector<float> y1(batch * O), y2(batch * O);
+          fc.forward(x.data(), batch, y1.data(), one);
+          fc.forward(x.data(), batch, y2.data(), two);
+          const std::string what = "out " + std::to_string(O) + " in " + std::to_string(I) + " batch " + std::to_string(batch);
+          testref::expect_close(y1.data(), ref, what);
+          EXPECT_TRUE(testref::bitwise_equal(y1, y2)) << what;
+          EXPECT_EQ(std::memcmp(y1.data(), alone.data(), O * sizeof(float)), 0) << what << ": row 0 depends on batch";
+        }
+      }
+}
+
+TEST(Activation, FinishRowAppliesBiasResidualAndEveryKind) {
+  const auto x = testref::random_floats(37, 8, -8.f, 8.f), res = testref::random_floats(37, 9);
+  for (ActKind k : {ActKind::None, ActKind::Relu, ActKind::Clip, ActKind::LeakyRelu, ActKind::Sigmoid, ActKind::HardSwish}) {
+    Activation act;
+    act.kind = k;
+    act.min = -1.f;
+    act.max = 2.f;
+    act.alpha = 0.3f;
+    std::vector<float> y = x;
+    kernels::finish_row(y.data(), 37, 0.5f, res.data(), act);
+    std::vector<double> ref(37);
+    for (int i = 0; i < 37; ++i) ref[i] = testref::activate(act, double(x[i]) + 0.5 + res[i]);
+    testref::expect_close(y.data(), ref, "kind " + std::to_string(int(k)));
+  }
+  EXPECT_THROW(kernels::make_activation("Tanh", 0, 0, 0), ModelError);
+}
+
+}  // namespace
+}  // namespace dnn
