@@ -1,0 +1,151 @@
+// Sliced models compute what the whole model computes: every shard axis (shards loaded from a .dnns
+// file, run with the Executor, joined with join_shards) and pipeline stages loaded as node ranges.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <optional>
+
+#include "engine/executor.h"
+#include "format/dnns.h"
+#include "format/shard.h"
+#include "format/test_graphs.h"
+
+namespace dnn {
+namespace {
+
+using testing::make_node;
+using testing::random_tensor;
+
+void expect_close(const Tensor& y, const Tensor& ref, const std::string& what) {
+  ASSERT_EQ(y.shape(), ref.shape()) << what;
+  float max_ref = 0, max_err = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(ref.f32()[i]));
+    max_err = std::max(max_err, std::fabs(y.f32()[i] - ref.f32()[i]));
+  }
+  EXPECT_LE(max_err, 1e-5f * max_ref + 1e-6f) << what << ": max |error| " << max_err << " of max |ref| " << max_ref;
+}
+
+// Feeds a graph's inputs by name from `values` and runs it whole.
+std::vector<Tensor> run(const Graph& g, const std::map<std::string, Tensor>& values) {
+  Executor ex(g);
+  std::vector<Tensor> in;
+  for (auto& v : ex.inputs()) in.push_back(values.at(v.name));
+  return ex.run(in);
+}
+
+Graph gemm_model(int64_t m, int64_t k, int64_t n, bool trans_b, const std::string& act) {
+  Graph g = testing::gemm_graph(m, k, n, trans_b);
+  g.nodes.pop_back();  // the test's Relu node: the activation is fused instead
+  g.outputs = {{"h", {m, n}}};
+  if (!act.empty()) g.nodes[0].attrs.set("dnn.activation", act);
+  if (act == "Clip") {
+    g.nodes[0].attrs.set("dnn.act_min", 0.f);
+    g.nodes[0].attrs.set("dnn.act_max", 1.5f);
+  }
+  if (act == "LeakyRelu") g.nodes[0].attrs.set("dnn.act_alpha", 0.2f);
+  return g;
+}
+
+// A 3x3 stride-2 convolution with a fused residual and Relu.
+Graph conv_model() {
+  Graph g;
+  g.inputs = {{"x", {2, 5, 9, 9}}, {"skip", {2, 10, 5, 5}}};
+  g.outputs = {{"y", {2, 10, 5, 5}}};
+  Node conv = make_node("conv", "Conv", {"x", "conv.W", "conv.b", "skip"}, {"y"});
+  conv.attrs.set("kernel_shape", std::vector<int64_t>{3, 3});
+  conv.attrs.set("strides", std::vector<int64_t>{2, 2});
+  conv.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  conv.attrs.set("dnn.activation", std::string("Relu"));
+  g.nodes = {conv};
+  g.constants["conv.W"] = random_tensor({10, 5, 3, 3}, 11);
+  g.constants["conv.b"] = random_tensor({10}, 12);
+  return g;
+}
+
+class ShardedRun : public testing::TempDir {
+ protected:
+  // Runs every shard of `spec.node` (all spec.count of them, each loaded alone from a .dnns file),
+  // joins them, and compares with the whole model.
+  void check(const Graph& full, ShardSpec spec, const std::map<std::string, Tensor>& inputs) {
+    SCOPED_TRACE(spec.node + " " + to_string(spec.axis) + " x" + std::to_string(spec.count));
+    write_dnns(full, path("m.dnns"));
+    const Tensor ref = run(full, inputs).at(0);
+    std::vector<Tensor> parts;
+    for (spec.index = 0; spec.index < spec.count; ++spec.index) {
+      LoadSpec ls;
+      ls.node_begin = 0;
+      ls.node_end = 1;
+      ls.shard = spec;
+      Graph shard = read_dnns(path("m.dnns"), ls);
+      parts.push_back(run(shard, inputs).at(0));
+    }
+    expect_close(join_shards(parts, spec.axis, fused_activation(full.nodes[0])), ref, "joined shards");
+  }
+};
+
+TEST_F(ShardedRun, GemmByOutputRows) {
+  const std::map<std::string, Tensor> in{{"x", random_tensor({3, 37}, 21)}};
+  check(gemm_model(3, 37, 29, true, "Relu"), {"fc", SplitAxis::OutputRows, 0, 4}, in);
+  check(gemm_model(3, 37, 29, false, "Clip"), {"fc", SplitAxis::OutputRows, 0, 3}, in);
+}
+
+TEST_F(ShardedRun, GemmByInputColumnsSumsThenActivates) {
+  const std::map<std::string, Tensor> in{{"x", random_tensor({3, 37}, 22)}};
+  check(gemm_model(3, 37, 29, true, "Relu"), {"fc", SplitAxis::InputColumns, 0, 4}, in);
+  check(gemm_model(3, 37, 29, false, "Clip"), {"fc", SplitAxis::InputColumns, 0, 3}, in);
+  check(gemm_model(3, 37, 29, true, "LeakyRelu"), {"fc", SplitAxis::InputColumns, 0, 5}, in);
+  check(gemm_model(3, 37, 29, true, ""), {"fc", SplitAxis::InputColumns, 0, 2}, in);
+}
+
+TEST_F(ShardedRun, ConvByOutputChannelsWithAResidual) {
+  const std::map<std::string, Tensor> in{{"x", random_tensor({2, 5, 9, 9}, 23)}, {"skip", random_tensor({2, 10, 5, 5}, 24)}};
+  check(conv_model(), {"conv", SplitAxis::OutputChannels, 0, 3}, in);
+  check(conv_model(), {"conv", SplitAxis::OutputChannels, 0, 10}, in);
+}
+
+// conv -> maxpool -> flatten -> fc -> relu, cut into stages loaded as node ranges of the file; the
+// middle stage ends in a sharded fc, as a swarm plan would run it.
+TEST_F(ShardedRun, PipelineStagesAndAShardedStageMatchTheWholeModel) {
+  Graph g;
+  g.inputs = {{"x", {1, 3, 8, 8}}};
+  g.outputs = {{"y", {1, 10}}};
+  Node conv = make_node("conv", "Conv", {"x", "conv.W", "conv.b"}, {"c"});
+  conv.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  conv.attrs.set("dnn.activation", std::string("Relu"));
+  Node pool = make_node("pool", "MaxPool", {"c"}, {"p"});
+  pool.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
+  pool.attrs.set("strides", std::vector<int64_t>{2, 2});
+  Node flat = make_node("flatten", "Flatten", {"p"}, {"f"});
+  Node fc = make_node("fc", "Gemm", {"f", "fc.W", "fc.b"}, {"h"});
+  fc.attrs.set("transB", int64_t{1});
+  fc.attrs.set("dnn.activation", std::string("Relu"));
+  Node out = make_node("out", "Gemm", {"h", "out.W"}, {"y"});
+  out.attrs.set("transB", int64_t{1});
+  g.nodes = {conv, pool, flat, fc, out};
+  g.constants["conv.W"] = random_tensor({4, 3, 3, 3}, 31);
+  g.constants["conv.b"] = random_tensor({4}, 32);
+  g.constants["fc.W"] = random_tensor({16, 64}, 33);
+  g.constants["fc.b"] = random_tensor({16}, 34);
+  g.constants["out.W"] = random_tensor({10, 16}, 35);
+  write_dnns(g, path("pipe.dnns"));
+  const Tensor x = random_tensor({1, 3, 8, 8}, 36);
+  const Tensor ref = run(g, {{"x", x}}).at(0);
+
+  auto stage = [&](size_t begin, size_t end, std::optional<ShardSpec> shard = std::nullopt) {
+    LoadSpec ls;
+    ls.node_begin = begin;
+    ls.node_end = end;
+    ls.shard = shard;
+    return read_dnns(path("pipe.dnns"), ls);
+  };
+  // Stage 1: conv, pool. Stage 2: flatten, fc split by input columns over 2 devices. Stage 3: out.
+  Tensor p = run(stage(0, 2), {{"x", x}}).at(0);
+  std::vector<Tensor> parts;
+  for (int i = 0; i < 2; ++i) parts.push_back(run(stage(2, 4, ShardSpec{"fc", SplitAxis::InputColumns, i, 2}), {{"p", p}}).at(0));
+  Tensor h = join_shards(parts, SplitAxis::InputColumns, fused_activation(g.nodes[3]));
+  expect_close(run(stage(4, 5), {{"h", h}}).at(0), ref, "3 stages");
+}
+
+}  // namespace
+}  // namespace dnn
