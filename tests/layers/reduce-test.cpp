@@ -1,0 +1,43 @@
+// ReduceMean/Sum/Max/Min over non-trailing axes of a batch (the transposing path), keepdims both ways.
+#include "layers/layer_test.h"
+
+namespace dnn::test {
+namespace {
+
+TEST(Reduce, NonTrailingAxesOfABatch) {
+  Tensor x = random_tensor({2, 3, 4, 5}, 1);
+  for (int64_t keep : {0, 1})
+    for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"}) {
+      SCOPED_TRACE(std::string(op) + " keepdims " + std::to_string(keep));
+      Attrs a;
+      a.set("axes", std::vector<int64_t>{1, -1});
+      a.set("keepdims", keep);
+      Tensor y = run_unary(make_node(op, 1, a), x);
+      Tensor ref(keep ? Shape{2, 1, 4, 1} : Shape{2, 4});
+      for (int64_t n = 0; n < 2; ++n)
+        for (int64_t h = 0; h < 4; ++h) {
+          double sum = 0;
+          float mx = -1e30f, mn = 1e30f;
+          for (int64_t c = 0; c < 3; ++c)
+            for (int64_t w = 0; w < 5; ++w) {
+              float v = x.f32()[((n * 3 + c) * 4 + h) * 5 + w];
+              sum += v, mx = std::max(mx, v), mn = std::min(mn, v);
+            }
+          const std::string o = op;
+          ref.f32()[n * 4 + h] = o == "ReduceMean" ? sum / 15 : o == "ReduceSum" ? sum : o == "ReduceMax" ? mx : mn;
+        }
+      expect_close(y, ref);
+    }
+}
+
+TEST(Reduce, MeanOverSpatialDimsKeepsBatch) {
+  Tensor x = random_tensor({3, 4, 6, 6}, 2);
+  Attrs a;
+  a.set("axes", std::vector<int64_t>{2, 3});
+  Tensor y = run_unary(make_node("ReduceMean", 1, a), x);
+  Tensor ref = run_unary(make_node("GlobalAveragePool", 1), x);
+  expect_close(y, ref);
+}
+
+}  // namespace
+}  // namespace dnn::test

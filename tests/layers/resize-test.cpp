@@ -1,0 +1,46 @@
+// Nearest-neighbour Upsample/Resize on a batch: integer scale factors repeat each pixel.
+#include "layers/layer_test.h"
+
+namespace dnn::test {
+namespace {
+
+TEST(Resize, UpsampleByTwoRepeatsPixelsOnABatch) {
+  Tensor x = random_tensor({2, 3, 4, 5}, 1);
+  Attrs a;
+  a.set("scales", std::vector<float>{1.f, 1.f, 2.f, 3.f});
+  for (const char* op : {"Upsample", "Resize"}) {
+    SCOPED_TRACE(op);
+    Attrs attrs = a;
+    if (std::string(op) == "Resize") {  // Upsample's fixed semantics, spelled out
+      attrs.set("coordinate_transformation_mode", std::string("asymmetric"));
+      attrs.set("nearest_mode", std::string("floor"));
+    }
+    Tensor y = run_unary(make_node(op, 1, attrs), x);
+    ASSERT_EQ((Shape{2, 3, 8, 15}), y.shape());
+    for (int64_t p = 0; p < 6; ++p)
+      for (int64_t h = 0; h < 8; ++h)
+        for (int64_t w = 0; w < 15; ++w)
+          ASSERT_EQ(x.f32()[(p * 4 + h / 2) * 5 + w / 3], y.f32()[(p * 8 + h) * 15 + w]);
+  }
+}
+
+TEST(Resize, SizesOverrideScales) {
+  Tensor x = random_tensor({1, 1, 4, 4}, 2);
+  Attrs a;
+  a.set("sizes", std::vector<int64_t>{1, 1, 2, 2});
+  // half_pixel maps output o to 2o + 0.5, a tie that round_prefer_floor sends to 2o: rows/columns 0, 2.
+  Tensor y = run_unary(make_node("Resize", 1, a), x);
+  ASSERT_EQ((Shape{1, 1, 2, 2}), y.shape());
+  EXPECT_EQ(x.f32()[0], y.f32()[0]);
+  EXPECT_EQ(x.f32()[2 * 4 + 2], y.f32()[3]);
+}
+
+TEST(Resize, LinearModeIsAModelError) {
+  Attrs a;
+  a.set("mode", std::string("linear"));
+  a.set("scales", std::vector<float>{1.f, 1.f, 2.f, 2.f});
+  EXPECT_THROW(make_layer(make_node("Resize", 1, a), {nullptr}), ModelError);
+}
+
+}  // namespace
+}  // namespace dnn::test
