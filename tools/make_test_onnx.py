@@ -96,6 +96,8 @@ def run_reference(m, feeds):
             y = F.conv2d(conv_padding(x[0], pads), w, x[2] if len(x) > 2 else None, strides, 0, dil, a.get("group", 1))
         elif op == "BatchNormalization":
             y = F.batch_norm(x[0], x[3], x[4], x[1], x[2], False, 0.0, a.get("epsilon", 1e-5))
+        elif op == "HardSigmoid":
+            y = torch.clamp(a.get("alpha", 0.2) * x[0] + a.get("beta", 0.5), 0, 1)
         elif op == "Relu":
             y = torch.relu(x[0])
         elif op == "Clip":
@@ -306,6 +308,23 @@ def operands_opset13():
     return m, {"x": rand(2, 6, 5, 5, scale=1.0)}
 
 
+def hardswish_opset13():
+    """HardSwish as PyTorch writes it below opset 14, x * HardSigmoid(x), next to a squeeze-excitation
+    style x * HardSigmoid(y) that must stay as it is."""
+    nodes = [
+        helper.make_node("Conv", ["x", "conv1.w", "conv1.b"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("HardSigmoid", ["c1"], ["h1"], alpha=1.0 / 6, beta=0.5, name="hsig1"),
+        helper.make_node("Mul", ["c1", "h1"], ["a1"], name="hswish1"),
+        helper.make_node("Conv", ["a1", "conv2.w", "conv2.b"], ["c2"], name="conv2"),
+        helper.make_node("HardSigmoid", ["c2"], ["h2"], alpha=1.0 / 6, beta=0.5, name="gate"),
+        helper.make_node("Mul", ["a1", "h2"], ["y"], name="scale"),
+    ]
+    inits = [init("conv1.w", rand(4, 2, 3, 3)), init("conv1.b", rand(4)), init("conv2.w", rand(4, 4, 1, 1)),
+             init("conv2.b", rand(4))]
+    m = model("hardswish_opset13", nodes, [tensor_input("x", [1, 2, 6, 6])], [tensor_input("y", [1, 4, 6, 6])], inits, 13)
+    return m, {"x": rand(1, 2, 6, 6, scale=2.0)}
+
+
 def dynamic_dim_error():
     """A Reshape target computed from the run-time batch (N * 2): cannot be fixed at import."""
     nodes = [
@@ -347,7 +366,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "onnx"))
     out = ap.parse_args().out
     os.makedirs(out, exist_ok=True)
-    for make in (reshape_dyn_batch, paddle_bn_opset9, operands_opset11, operands_opset13):
+    for make in (reshape_dyn_batch, paddle_bn_opset9, operands_opset11, operands_opset13, hardswish_opset13):
         m, feeds = make()
         onnx.checker.check_model(m)
         (y,) = run_reference(m, feeds)

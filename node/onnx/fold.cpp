@@ -31,6 +31,13 @@ int64_t normalize_axis(int64_t axis, int64_t rank, const std::string& where) {
   return axis < 0 ? axis + rank : axis;
 }
 
+// A value whose elements are all known again (Gather of the static dims of a shape) drops its symbols.
+FoldValue normalized(FoldValue v) {
+  if (std::all_of(v.symbols.begin(), v.symbols.end(), [](const std::string& s) { return s.empty(); }))
+    v.symbols.clear();
+  return v;
+}
+
 // Output element j is source element index[j]: every data-movement op reduces to this, so one
 // function moves values and symbols alike for both dtypes.
 FoldValue pick(const FoldValue& src, Shape out_shape, const std::vector<int64_t>& index) {
@@ -43,7 +50,7 @@ FoldValue pick(const FoldValue& src, Shape out_shape, const std::vector<int64_t>
     out.symbols.resize(index.size());
     for (size_t j = 0; j < index.size(); ++j) out.symbols[j] = src.symbols[index[j]];
   }
-  return out;
+  return normalized(out);
 }
 
 FoldValue with_shape(const FoldValue& v, Shape s) { return FoldValue{v.t.reshaped(std::move(s)), v.symbols}; }
@@ -200,7 +207,7 @@ FoldValue fold_concat(const Inputs& in, int64_t axis_attr, const std::string& wh
       if (symbolic)
         for (int64_t j = 0; j < slab; ++j) r.symbols.push_back(p->known() ? "" : p->symbols[o * slab + j]);
     }
-  return r;
+  return normalized(r);
 }
 
 FoldValue fold_gather(const FoldValue& x, const FoldValue& indices, int64_t axis_attr, const std::string& where) {

@@ -121,6 +121,7 @@ class Importer {
     gemm_weights_canonical(g, shapes_);
     fold_batchnorm(g);
     fuse_residual_add(g, shapes_);
+    recognise_hardswish(g);
     fuse_activation(g);
     finalize(g);
     g.validate();

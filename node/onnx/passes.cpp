@@ -243,6 +243,24 @@ void fuse_residual_add(Graph& g, const ShapeMap& shapes) {
   erase_absorbed(g);
 }
 
+void recognise_hardswish(Graph& g) {
+  for (auto& mul : g.nodes) {
+    if (mul.op != "Mul" || mul.inputs.size() != 2) continue;
+    for (int k : {0, 1}) {
+      int h = g.producer(mul.inputs[k]);
+      if (h < 0 || sole_consumer(g, mul.inputs[k]) < 0) continue;
+      Node& hs = g.nodes[h];
+      if (hs.op != "HardSigmoid" || hs.inputs.at(0) != mul.inputs[1 - k]) continue;
+      if (std::fabs(hs.attrs.f("alpha", 0.2f) - 1.f / 6) > 1e-6f || hs.attrs.f("beta", 0.5f) != 0.5f) continue;
+      mul.op = "HardSwish";
+      mul.inputs = {hs.inputs[0]};
+      absorb(hs);
+      break;
+    }
+  }
+  erase_absorbed(g);
+}
+
 void fuse_activation(Graph& g) {
   static const std::set<std::string> fusable = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish"};
   for (auto& n : g.nodes) {

@@ -110,8 +110,11 @@ TEST(OnnxOpsets, Opset11OperandsBecomeAttributes) {
   Graph g = import_onnx(data("operands_opset11.onnx"));
   EXPECT_EQ(ops(g), (std::vector<std::string>{"Clip", "Pad", "Slice", "Conv", "Add", "Split", "Concat", "Flatten",
                                               "Softmax", "Reshape"}));
-  for (auto& n : g.nodes)
-    if (n.op == "Clip" || n.op == "Pad" || n.op == "Slice" || n.op == "Split") EXPECT_EQ(n.inputs.size(), 1u) << n.name;
+  for (auto& n : g.nodes) {
+    if (n.op == "Clip" || n.op == "Pad" || n.op == "Slice" || n.op == "Split") {
+      EXPECT_EQ(n.inputs.size(), 1u) << n.name;
+    }
+  }
   const Node& clip = node(g, "clip");
   EXPECT_EQ(clip.attrs.f("min", 0), -1.f);
   EXPECT_EQ(clip.attrs.f("max", 0), 1.5f);
@@ -165,6 +168,14 @@ TEST(OnnxOpsets, Opset13OperandsBecomeAttributesAndGemmIsScaled) {
   expect_near(g.constants.at(fc.inputs.at(1)), want_w, "W");
   EXPECT_EQ(g.constants.at(fc.inputs.at(2)).shape(), (Shape{5}));
   expect_near(g.constants.at(fc.inputs.at(2)), want_c, "C");
+}
+
+TEST(OnnxOpsets, HardSwishWrittenAsHardSigmoidTimesInputFusesIntoConv) {
+  Graph g = import_onnx(data("hardswish_opset13.onnx"));
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"Conv", "Conv", "HardSigmoid", "Mul"}));
+  EXPECT_EQ(node(g, "conv1").attrs.s("dnn.activation", ""), "HardSwish");
+  EXPECT_EQ(node(g, "conv1").outputs.at(0), "a1");
+  EXPECT_EQ(node(g, "scale").inputs, (std::vector<std::string>{"a1", "h2"}));  // a gate, not a HardSwish
 }
 
 void expect_model_error(const std::string& file, const std::vector<std::string>& fragments) {
