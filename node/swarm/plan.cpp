@@ -304,13 +304,15 @@ Plan load_plan(const std::string& path, const Graph& g) {
 }
 
 std::string plan_to_json(const Plan& plan) {
-  json stages = json::array();
+  // Keys in a reader's order (name first), not alphabetical.
+  using ordered = nlohmann::ordered_json;
+  ordered stages = ordered::array();
   for (const auto& s : plan.stages) {
-    json js = {{"name", s.name}};
+    ordered js = {{"name", s.name}};
     if (!s.from_node.empty()) {
       js["from"] = s.from_node;
       js["to"] = s.to_node;
-    } else {
+    } else if (s.node_end > s.node_begin) {   // a shard stage not yet resolved has no range
       js["begin"] = s.node_begin;
       js["end"] = s.node_end;
     }
@@ -323,8 +325,11 @@ std::string plan_to_json(const Plan& plan) {
     if (s.memory_limit_mb > 0) js["memory_mb"] = s.memory_limit_mb;
     stages.push_back(std::move(js));
   }
-  json j = {{"model", plan.model}, {"model_path", plan.model_path}, {"stages", std::move(stages)}};
-  return j.dump(2);
+  // One stage per line: a plan reads like a table.
+  std::string out = "{\n  \"model\": " + ordered(plan.model).dump() + ",\n  \"model_path\": " +
+                    ordered(plan.model_path).dump() + ",\n  \"stages\": [\n";
+  for (size_t i = 0; i < stages.size(); ++i) out += "    " + stages[i].dump() + (i + 1 < stages.size() ? ",\n" : "\n");
+  return out + "  ]\n}";
 }
 
 // ---- Costs ----
@@ -393,6 +398,14 @@ struct Segment {
 // Cuts nodes [0, n) into exactly k stages. Among the cuttings whose slowest stage is within 5 % of
 // the best possible, picks the one sending the fewest bytes across cuts. `cost(b, e)` is the time
 // of a stage on one device (infinite when the stage is not allowed, e.g. over the memory budget).
+// Time of one node on one core at batch 1. Convolutions are compute-bound; a batch-1 fully-connected
+// layer streams all its weights per frame and is memory-bound; nodes without MACs (pooling, ...)
+// still touch their output. Rates are this project's measured single-core figures
+// (../shared/notes/kernels.md): ~20 GMAC/s in GEMM, ~8 GB/s of weights.
+double estimated_seconds(const NodeCost& c) {
+  return std::max(c.macs / 20e9, c.weight_bytes / 8e9) + c.output_bytes / 4 / 2e9;
+}
+
 template <class CostFn>
 std::vector<Segment> balanced_cuts(size_t n, int k, const std::vector<int64_t>& cuts, const std::vector<bool>& cuttable,
                                    CostFn cost) {
@@ -464,21 +477,20 @@ Plan propose_plan(const Graph& g, const std::vector<NodeCost>& costs, const Prop
     shards[i] = std::max<int>(2, static_cast<int>((costs[i].weight_bytes + room - 1) / room));
     cuttable[i] = cuttable[i + 1] = true;
   }
-  std::vector<double> prefix_macs(n + 1, 0);
+  std::vector<double> prefix_time(n + 1, 0);
   std::vector<int64_t> prefix_weights(n + 1, 0);
   for (size_t i = 0; i < n; ++i) {
-    // Nodes without MACs (pooling, activations) still touch their output once.
-    prefix_macs[i + 1] = prefix_macs[i] + static_cast<double>(costs[i].macs) + costs[i].output_bytes / 4.0;
+    prefix_time[i + 1] = prefix_time[i] + estimated_seconds(costs[i]);
     prefix_weights[i + 1] = prefix_weights[i] + costs[i].weight_bytes;
   }
   auto stage_cost = [&](size_t b, size_t e) {
     const double inf = std::numeric_limits<double>::infinity();
     for (size_t i = b; i < e; ++i)
-      if (shards[i] > 1) return e == b + 1 ? (prefix_macs[e] - prefix_macs[b]) / shards[i] : inf;
+      if (shards[i] > 1) return e == b + 1 ? (prefix_time[e] - prefix_time[b]) / shards[i] : inf;
     int64_t peak_act = 0;
     for (size_t i = b; i < e; ++i) peak_act = std::max(peak_act, costs[i].output_bytes);
     if (prefix_weights[e] - prefix_weights[b] + 2 * peak_act > budget) return inf;
-    return prefix_macs[e] - prefix_macs[b];
+    return prefix_time[e] - prefix_time[b];
   };
 
   // Fewest stages that fit, unless a depth was asked for.
