@@ -9,6 +9,7 @@
 // Operands dnnswarm needs constant at load (Reshape's shape, Slice's starts, Conv's weights, a
 // BatchNormalization's statistics, ...) are graph inputs in these tests. The runner turns them into
 // initializers before import, as exporters write them; activations stay inputs. See frozen_inputs().
+// So Gemm and MatMul run with B (and C) as weights, the form CNN exporters write.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 #include <unistd.h>
@@ -47,6 +48,9 @@ const char* const kPassing[] = {
     "test_concat_3d_axis_0", "test_concat_3d_axis_1", "test_concat_3d_axis_2",
     "test_concat_3d_axis_negative_1", "test_concat_3d_axis_negative_2", "test_concat_3d_axis_negative_3",
     "test_constant_pad",
+    "test_basic_conv_with_padding", "test_basic_conv_without_padding", "test_conv_with_autopad_same",
+    "test_conv_with_strides_and_asymmetric_padding", "test_conv_with_strides_no_padding",
+    "test_conv_with_strides_padding",
     "test_div", "test_div_bcast", "test_div_example",
     "test_dropout_default", "test_dropout_default_old", "test_dropout_default_ratio",
     "test_dropout_random_old",
@@ -54,6 +58,10 @@ const char* const kPassing[] = {
     "test_flatten_axis0", "test_flatten_axis1", "test_flatten_axis2", "test_flatten_axis3",
     "test_flatten_default_axis", "test_flatten_negative_axis1", "test_flatten_negative_axis2",
     "test_flatten_negative_axis3", "test_flatten_negative_axis4",
+    "test_gemm_all_attributes", "test_gemm_alpha", "test_gemm_beta", "test_gemm_default_matrix_bias",
+    "test_gemm_default_no_bias", "test_gemm_default_scalar_bias", "test_gemm_default_single_elem_vector_bias",
+    "test_gemm_default_vector_bias", "test_gemm_default_zero_bias", "test_gemm_transposeA",
+    "test_gemm_transposeB",
     "test_globalaveragepool", "test_globalaveragepool_precomputed",
     "test_globalmaxpool", "test_globalmaxpool_precomputed",
     "test_hardsigmoid", "test_hardsigmoid_default", "test_hardsigmoid_example",
@@ -64,6 +72,7 @@ const char* const kPassing[] = {
     "test_logsoftmax_default_axis", "test_logsoftmax_example_1", "test_logsoftmax_large_number",
     "test_logsoftmax_negative_axis",
     "test_lrn", "test_lrn_default",
+    "test_matmul_2d", "test_matmul_3d", "test_matmul_4d",
     "test_maxpool_1d_default", "test_maxpool_2d_ceil", "test_maxpool_2d_default", "test_maxpool_2d_dilations",
     "test_maxpool_2d_pads", "test_maxpool_2d_precomputed_pads", "test_maxpool_2d_precomputed_same_upper",
     "test_maxpool_2d_precomputed_strides", "test_maxpool_2d_same_lower", "test_maxpool_2d_same_upper",
