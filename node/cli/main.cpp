@@ -9,6 +9,8 @@
 namespace dnn::cli {
 int cmd_run(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
 }  // namespace dnn::cli
 
 namespace {
@@ -22,6 +24,8 @@ struct Subcommand {
 const Subcommand kSubcommands[] = {
     {"run", dnn::cli::cmd_run, "run a model on a .npy input on this machine"},
     {"bench", dnn::cli::cmd_bench, "measure single-device speed and memory (one JSON line)"},
+    {"convert", dnn::cli::cmd_convert, "write a model as .dnns, the format devices load slices of"},
+    {"inspect", dnn::cli::cmd_inspect, "per layer: shape, params, weight bytes, MACs, bytes a cut sends"},
 };
 
 void usage(std::ostream& o) {

@@ -130,6 +130,7 @@ class ShardBuilder {
     s.attrs.set("starts", std::vector<int64_t>{r.begin});
     s.attrs.set("ends", std::vector<int64_t>{r.end});
     s.attrs.set("axes", std::vector<int64_t>{axis});
+    s.attrs.set("steps", std::vector<int64_t>{1});
     plan_.graph.nodes.push_back(s);
     return s.name;
   }
