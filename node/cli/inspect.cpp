@@ -1,6 +1,7 @@
 // dnnswarm inspect: per layer, what it costs and what cutting the model after it costs — the numbers
 // a deployment plan is made from. Shapes and MACs come from each node's own Layer (built, asked,
 // freed one at a time, so inspecting needs no more memory than the model's weights).
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -124,13 +125,15 @@ int cmd_inspect(int argc, char** argv) {
                 json_string(model).c_str(), rows.size(), (long long)params, (long long)weight_bytes, (long long)macs);
     return 0;
   }
-  std::printf("%4s  %-28s %-18s %-18s %12s %14s %15s %12s\n", "#", "name", "op", "output shape", "params",
+  int name_width = 5;
+  for (auto& r : rows) name_width = std::max(name_width, static_cast<int>(r.node->name.size()));
+  std::printf("%4s  %-*s %-18s %-18s %12s %14s %15s %12s\n", "#", name_width, "name", "op", "output shape", "params",
               "weight bytes", "MACs", "cut bytes");
   for (auto& r : rows)
-    std::printf("%4zu  %-28s %-18s %-18s %12lld %14lld %15lld %12lld\n", r.index, r.node->name.c_str(),
+    std::printf("%4zu  %-*s %-18s %-18s %12lld %14lld %15lld %12lld\n", r.index, name_width, r.node->name.c_str(),
                 r.node->op.c_str(), to_string(r.out_shape).c_str(), (long long)r.params, (long long)r.weight_bytes,
                 (long long)r.macs, (long long)r.cut_bytes);
-  std::printf("%4s  %-28s %-18s %-18s %12lld %14lld %15lld\n", "", "total", "", "", (long long)params,
+  std::printf("%4s  %-*s %-18s %-18s %12lld %14lld %15lld\n", "", name_width, "total", "", "", (long long)params,
               (long long)weight_bytes, (long long)macs);
   return 0;
 }
