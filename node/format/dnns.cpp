@@ -199,11 +199,15 @@ struct Location {
   uint64_t offset, length;
 };
 
-}  // namespace
+// The checked header of a .dnns file: everything but the weights.
+struct Header {
+  DnnsHeader model;                        // graph structure and constant shapes
+  std::map<std::string, Location> where;   // constant bytes, relative to weights_start
+  uint64_t weights_start = 0;
+  uint64_t bytes = 0;                      // preamble + FlatBuffer
+};
 
-Graph read_dnns(const std::string& path, const LoadSpec& spec, ReadStats* stats) {
-  ModelFile file(path);
-  const std::string what = "model '" + path + "'";
+Header read_header(const ModelFile& file, const std::string& what) {
   if (file.size() < kPreambleBytes)
     throw ModelError(what + " is not a .dnns model: " + std::to_string(file.size()) + " bytes is too short");
   char preamble[kPreambleBytes];
@@ -220,32 +224,31 @@ Graph read_dnns(const std::string& path, const LoadSpec& spec, ReadStats* stats)
     throw ModelError(what + " is truncated: its header of " + std::to_string(header_len) +
                      " bytes does not fit in the file's " + std::to_string(file.size()) + " bytes");
 
-  std::vector<uint8_t> header(header_len);
-  file.read(kPreambleBytes, header_len, header.data());
-  flatbuffers::Verifier verifier(header.data(), header.size());
+  std::vector<uint8_t> buffer(header_len);
+  file.read(kPreambleBytes, header_len, buffer.data());
+  flatbuffers::Verifier verifier(buffer.data(), buffer.size());
   if (!fb::VerifyModelBuffer(verifier)) throw ModelError(what + " has a corrupt header (FlatBuffers verification failed)");
-  const fb::Model* model = fb::GetModel(header.data());
-  const uint64_t weights_start = align_up(kPreambleBytes + header_len);
+  const fb::Model* model = fb::GetModel(buffer.data());
+  Header h;
+  h.bytes = kPreambleBytes + header_len;
+  h.weights_start = align_up(kPreambleBytes + header_len);
   const uint64_t weights_bytes = model->weights_bytes();
-  if (weights_bytes > file.size() || weights_start > file.size() - weights_bytes)
-    throw ModelError(what + " is truncated: its weights end at byte " + std::to_string(weights_start + weights_bytes) +
+  if (weights_bytes > file.size() || h.weights_start > file.size() - weights_bytes)
+    throw ModelError(what + " is truncated: its weights end at byte " + std::to_string(h.weights_start + weights_bytes) +
                      " but the file has " + std::to_string(file.size()) + " bytes");
-  if (stats) stats->header_bytes += kPreambleBytes + header_len;
 
-  Graph structure;
-  structure.name = str(model->name());
-  structure.inputs = values(model->inputs());
-  structure.outputs = values(model->outputs());
+  Graph& g = h.model.graph;
+  g.name = str(model->name());
+  g.inputs = values(model->inputs());
+  g.outputs = values(model->outputs());
   if (model->nodes())
     for (auto n : *model->nodes()) {
       Node node{n->name()->str(), n->op()->str(), strings(n->inputs()), strings(n->outputs()), {}};
       if (n->attributes())
-        for (auto a : *n->attributes()) node.attrs.set(a->name()->str(), read_attr(*a, what + " " + structure.describe(node)));
-      structure.nodes.push_back(std::move(node));
+        for (auto a : *n->attributes()) node.attrs.set(a->name()->str(), read_attr(*a, what + " " + g.describe(node)));
+      g.nodes.push_back(std::move(node));
     }
 
-  std::map<std::string, ConstantInfo> infos;
-  std::map<std::string, Location> where;
   if (model->constants())
     for (auto c : *model->constants()) {
       const std::string name = c->name()->str();
@@ -264,14 +267,29 @@ Graph read_dnns(const std::string& path, const LoadSpec& spec, ReadStats* stats)
       if (c->offset() % kDnnsAlignment != 0 || c->offset() > weights_bytes || bytes > weights_bytes - c->offset())
         throw ModelError(bad + "lies outside the weights section (offset " + std::to_string(c->offset()) +
                          ", length " + std::to_string(bytes) + ", section " + std::to_string(weights_bytes) + " bytes)");
-      if (!infos.emplace(name, info).second) throw ModelError(bad + "is defined twice");
-      where[name] = {c->offset(), bytes};
+      if (!h.model.constants.emplace(name, info).second) throw ModelError(bad + "is defined twice");
+      h.where[name] = {c->offset(), bytes};
     }
+  return h;
+}
+
+}  // namespace
+
+DnnsHeader read_dnns_header(const std::string& path) {
+  ModelFile file(path);
+  return read_header(file, "model '" + path + "'").model;
+}
+
+Graph read_dnns(const std::string& path, const LoadSpec& spec, ReadStats* stats) {
+  ModelFile file(path);
+  const std::string what = "model '" + path + "'";
+  const Header h = read_header(file, what);
+  if (stats) stats->header_bytes += h.bytes;
 
   try {
-    SlicePlan plan = plan_slice(structure, infos, spec);
+    SlicePlan plan = plan_slice(h.model.graph, h.model.constants, spec);
     for (auto& rd : plan.reads) {
-      const uint64_t base = weights_start + where.at(rd.source).offset;
+      const uint64_t base = h.weights_start + h.where.at(rd.source).offset;
       plan.graph.constants[rd.name] = read_constant(rd, [&](uint64_t offset, uint64_t length, void* dst) {
         file.read(base + offset, length, dst);
         if (stats) {

@@ -4,6 +4,7 @@
 // the constants (or constant slices) the requested node range and shard use, with pread.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "core/graph.h"
@@ -27,5 +28,13 @@ struct ReadStats {
 // Throws IoError (cannot open, short read) and ModelError (bad magic or version, corrupt header,
 // offsets outside the file, truncated file, invalid spec) naming the file.
 Graph read_dnns(const std::string& path, const LoadSpec& spec = {}, ReadStats* stats = nullptr);
+
+// The graph (nodes, inputs, outputs; no constants) and every constant's dtype and shape, from the
+// header alone: what a planner or the node joining a layer's shards needs, without the weights.
+struct DnnsHeader {
+  Graph graph;
+  std::map<std::string, ConstantInfo> constants;
+};
+DnnsHeader read_dnns_header(const std::string& path);  // same checks and errors as read_dnns
 
 }  // namespace dnn

@@ -55,6 +55,12 @@ struct LoadSpec {
   std::optional<ShardSpec> shard;          // its node must be the last node of the range
 };
 
+// A constant's dtype and shape, without its bytes (a .dnns header lists them).
+struct ConstantInfo {
+  DType dtype = DType::f32;
+  Shape shape;
+};
+
 // Shard `index` of `count` over an extent of `extent` rows; throws ModelError when count < 1,
 // index is out of range or a shard would be empty (count > extent).
 struct SplitRange {

@@ -12,11 +12,6 @@
 
 namespace dnn {
 
-struct ConstantInfo {
-  DType dtype = DType::f32;
-  Shape shape;
-};
-
 // One constant of the sliced graph: `source` restricted to [begin, end) along `axis`
 // (axis < 0: the whole tensor).
 struct ConstantRead {

@@ -142,6 +142,18 @@ TEST_F(RoundTrip, ARangeLoadReadsOnlyThatRangesConstants) {
   EXPECT_EQ(first.inputs[0].shape, (Shape{-1, 2, 5, 5}));
 }
 
+TEST_F(RoundTrip, TheHeaderAloneGivesTheGraphAndConstantShapes) {
+  const Graph g = sample_graph();
+  write_dnns(g, path("m.dnns"));
+  DnnsHeader h = read_dnns_header(path("m.dnns"));
+  EXPECT_TRUE(h.graph.constants.empty());
+  h.graph.constants = g.constants;
+  expect_same_graph(g, h.graph);
+  ASSERT_EQ(h.constants.size(), g.constants.size());
+  EXPECT_EQ(h.constants.at("conv.W").shape, (Shape{4, 2, 3, 3}));
+  EXPECT_EQ(h.constants.at("shape").dtype, DType::i64);
+}
+
 TEST_F(RoundTrip, AGraphWithoutConstantsOrAttributes) {
   Graph g;
   g.inputs = {{"x", {1, 4}}};
