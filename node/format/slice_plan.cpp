@@ -203,6 +203,14 @@ SlicePlan plan_slice(const Graph& structure, const std::map<std::string, Constan
   // Inputs: the values live at the cut before the range that the range consumes or passes on;
   // outputs: the values live at the cut after it.
   g.outputs = end == n ? structure.outputs : with_declared_shapes(live_values_at(structure, end), structure);
+  if (spec.shard && spec.shard->axis != SplitAxis::InputColumns) {
+    // A row or channel shard's output is narrower than the layer's along axis 1.
+    const Node& original = structure.nodes[end - 1];
+    const int64_t width = split_range(shard_extent(original, constants, spec.shard->axis), spec.shard->index,
+                                      spec.shard->count, "").size();
+    for (auto& o : g.outputs)
+      if (o.name == original.outputs.at(0) && o.shape.size() >= 2) o.shape[1] = width;
+  }
   if (begin == 0) {
     g.inputs = structure.inputs;
   } else {

@@ -79,6 +79,12 @@ TEST(ShardGraph, OutputRowsSlicesWeightRowsAndBias) {
     ASSERT_EQ(s.outputs.size(), 1u);
     EXPECT_EQ(s.outputs[0].name, "h");
   }
+  // When the shard's output is a model output, its declared shape is the shard's.
+  Graph last = gemm_graph(2, 6, 5, true);
+  last.nodes.pop_back();
+  last.outputs = {{"h", {2, 5}}};
+  EXPECT_EQ(shard_graph(last, {"fc", SplitAxis::OutputRows, 0, 2}).outputs[0].shape, (Shape{2, 3}));
+  EXPECT_EQ(shard_graph(last, {"fc", SplitAxis::InputColumns, 0, 2}).outputs[0].shape, (Shape{2, 5}));
 }
 
 TEST(ShardGraph, InputColumnsSlicesTheActivationAndKeepsTheBiasOnShardZero) {
