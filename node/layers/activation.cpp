@@ -1,6 +1,6 @@
 // Elementwise activations of one input: Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh,
-// Exp. Each kind is a branch-free loop the compiler vectorises (Relu/Clip/LeakyRelu/Hard*); the
-// transcendental ones use libm for exactness. Large tensors are split across the pool.
+// Exp. Each kind is a branch-free loop the compiler vectorises; Sigmoid and Exp use vexp() for that
+// (libm's expf is scalar), Tanh stays on libm (rare in CNNs). Large tensors are split across the pool.
 #include <cmath>
 #include <limits>
 
@@ -67,13 +67,13 @@ class Activation : public Layer {
         for (int64_t i = 0; i < n; ++i) y[i] = x[i] * std::min(std::max(x[i] * (1.f / 6.f) + 0.5f, 0.f), 1.f);
         break;
       case Kind::Sigmoid:
-        for (int64_t i = 0; i < n; ++i) y[i] = 1.f / (1.f + std::exp(-x[i]));
+        for (int64_t i = 0; i < n; ++i) y[i] = 1.f / (1.f + vexp(-x[i]));
         break;
       case Kind::Tanh:
         for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
         break;
       case Kind::Exp:
-        for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
+        for (int64_t i = 0; i < n; ++i) y[i] = vexp(x[i]);
         break;
     }
   }

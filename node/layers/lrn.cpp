@@ -42,7 +42,13 @@ class Lrn : public Layer {
         }
         const float* xp = x + p * plane;
         float* yp = y + p * plane;
-        for (int64_t i = 0; i < plane; ++i) yp[i] = xp[i] / std::pow(bias_ + scale * sq[i], beta_);
+        if (beta_ == 0.75f)  // AlexNet's and GoogLeNet's value: b^-0.75 = 1 / (sqrt(b) sqrt(sqrt(b))), vectorised
+          for (int64_t i = 0; i < plane; ++i) {
+            const float b = bias_ + scale * sq[i], r = std::sqrt(b);
+            yp[i] = xp[i] / (r * std::sqrt(r));
+          }
+        else
+          for (int64_t i = 0; i < plane; ++i) yp[i] = xp[i] / std::pow(bias_ + scale * sq[i], beta_);
       }
     });
     return {out};

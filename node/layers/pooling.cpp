@@ -1,7 +1,9 @@
 // MaxPool, AveragePool (1-3 spatial dimensions; strides, pads incl. asymmetric, dilations for MaxPool,
 // ceil_mode, count_include_pad, auto_pad) and GlobalAveragePool / GlobalMaxPool.
 // Window geometry is worked out per spatial dimension once per call: for each output position the
-// first in-bounds tap, the number of in-bounds taps and the divisor. The loops then never test bounds.
+// first in-bounds tap, the number of in-bounds taps and the divisor. Each output row then reduces
+// the input rows under its window vertically (contiguous, vectorised) into a row padded with the
+// identity (-inf or 0), and the window slides along that row without bounds checks.
 // Planes (n, c) are split across the pool.
 #include <cmath>
 #include <limits>
@@ -11,9 +13,33 @@
 namespace dnn {
 namespace {
 
+// y[c] = op over k of t[c * stride + k * dil], k < kw: the window sliding along one padded row.
+// Tap-major, so each pass is a vector op; strides 1 and 2 (nearly every CNN pool) are compile-time
+// constants so the loads vectorise.
+template <int64_t Stride, class Op>
+void slide_fixed(const float* t, int64_t kw, int64_t stride, int64_t dil, float* y, int64_t ow, float identity, Op op) {
+  const int64_t s = Stride ? Stride : stride;
+  std::fill(y, y + ow, identity);
+  for (int64_t k = 0; k < kw; ++k) {
+    const float* tk = t + k * dil;
+    for (int64_t c = 0; c < ow; ++c) y[c] = op(y[c], tk[c * s]);
+  }
+}
+
+template <class Op>
+void slide(const float* t, int64_t kw, int64_t stride, int64_t dil, float* y, int64_t ow, float identity, Op op) {
+  if (stride == 1)
+    slide_fixed<1>(t, kw, stride, dil, y, ow, identity, op);
+  else if (stride == 2)
+    slide_fixed<2>(t, kw, stride, dil, y, ow, identity, op);
+  else
+    slide_fixed<0>(t, kw, stride, dil, y, ow, identity, op);
+}
+
 // Per output position along one spatial dimension.
 struct Taps {
   std::vector<int64_t> first, count, padded_count;  // first in-bounds input index, in-bounds taps, taps incl. pads
+  int64_t pad_begin = 0;                             // after auto_pad is resolved
 };
 
 class Pool : public Layer {
@@ -59,7 +85,7 @@ class Pool : public Layer {
     int64_t in_dim[3] = {1, 1, 1}, dil[3] = {1, 1, 1};
     for (size_t d = 0; d < 3; ++d) {
       if (d + r < 3) {
-        taps[d] = {{0}, {1}, {1}};
+        taps[d] = {{0}, {1}, {1}, 0};
         continue;
       }
       size_t k = d + r - 3;
@@ -68,35 +94,43 @@ class Pool : public Layer {
       dil[d] = max_ ? dilations_[k] : 1;
     }
     const int64_t od = taps[0].first.size(), oh = taps[1].first.size(), ow = taps[2].first.size();
-    const int64_t in_plane = in_dim[0] * in_dim[1] * in_dim[2], out_plane = od * oh * ow;
+    const int64_t in_plane = in_dim[0] * in_dim[1] * in_dim[2], out_plane = od * oh * ow, W = in_dim[2];
+    const int64_t kw = kernel_[r - 1], sw = strides_[r - 1], pw = taps[2].pad_begin;
+    const int64_t row_len = std::max(pw + W, (ow - 1) * sw + (kw - 1) * dil[2] + 1);
+    const float identity = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
     const float* x = in[0]->f32();
     float* y = out.f32();
     parallel_chunks(ctx, s[0] * s[1], 1, [&](int64_t p0, int64_t p1) {
+      // One input row reduced over the window's depth and height taps, padded with the identity
+      // so the horizontal pass needs no bounds checks.
+      std::vector<float> padded(row_len, identity);
+      float* row = padded.data() + pw;
       for (int64_t p = p0; p < p1; ++p) {
         const float* xp = x + p * in_plane;
         float* yp = y + p * out_plane;
         for (int64_t a = 0; a < od; ++a)
-          for (int64_t b = 0; b < oh; ++b)
-            for (int64_t c = 0; c < ow; ++c) {
-              float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
-              for (int64_t i = 0; i < taps[0].count[a]; ++i)
-                for (int64_t j = 0; j < taps[1].count[b]; ++j) {
-                  const float* row = xp + ((taps[0].first[a] + i * dil[0]) * in_dim[1] + taps[1].first[b] + j * dil[1]) * in_dim[2] +
-                                     taps[2].first[c];
-                  const int64_t n = taps[2].count[c];
-                  if (max_)
-                    for (int64_t k = 0; k < n; ++k) acc = std::max(acc, row[k * dil[2]]);
-                  else
-                    for (int64_t k = 0; k < n; ++k) acc += row[k];
-                }
-              if (!max_) {
-                const Taps* t = taps;
-                int64_t div = include_pad_ ? t[0].padded_count[a] * t[1].padded_count[b] * t[2].padded_count[c]
-                                           : t[0].count[a] * t[1].count[b] * t[2].count[c];
-                acc /= static_cast<float>(div);
+          for (int64_t b = 0; b < oh; ++b) {
+            std::fill(row, row + W, identity);
+            for (int64_t i = 0; i < taps[0].count[a]; ++i)
+              for (int64_t j = 0; j < taps[1].count[b]; ++j) {
+                const float* src = xp + ((taps[0].first[a] + i * dil[0]) * in_dim[1] + taps[1].first[b] + j * dil[1]) * W;
+                if (max_)
+                  for (int64_t w = 0; w < W; ++w) row[w] = std::max(row[w], src[w]);
+                else
+                  for (int64_t w = 0; w < W; ++w) row[w] += src[w];
               }
-              *yp++ = acc;
+            const float* t = padded.data();
+            if (max_) {
+              slide(t, kw, sw, dil[2], yp, ow, identity, [](float u, float v) { return std::max(u, v); });
+            } else {
+              const int64_t* n0 = include_pad_ ? &taps[0].padded_count[a] : &taps[0].count[a];
+              const int64_t* n1 = include_pad_ ? &taps[1].padded_count[b] : &taps[1].count[b];
+              const auto& n2 = include_pad_ ? taps[2].padded_count : taps[2].count;
+              slide(t, kw, sw, 1, yp, ow, 0.f, [](float u, float v) { return u + v; });
+              for (int64_t c = 0; c < ow; ++c) yp[c] /= static_cast<float>(*n0 * *n1 * n2[c]);
             }
+            yp += ow;
+          }
       }
     });
     return {out};
@@ -133,6 +167,7 @@ class Pool : public Layer {
       pe = total - pb;
     }
     Taps t;
+    t.pad_begin = pb;
     for (int64_t o = 0; o < out; ++o) {
       const int64_t start = o * s - pb;
       // Taps start + i*dil for i in [0, k): keep those inside [0, in).
@@ -177,13 +212,9 @@ class GlobalPool : public Layer {
       for (int64_t p = p0; p < p1; ++p) {
         const float* xp = x + p * plane;
         if (max_) {
-          float m = -std::numeric_limits<float>::infinity();
-          for (int64_t i = 0; i < plane; ++i) m = std::max(m, xp[i]);
-          y[p] = m;
+          y[p] = row_reduce(xp, plane, -std::numeric_limits<float>::infinity(), [](float a, float b) { return std::max(a, b); });
         } else {
-          double sum = 0;  // a 56x56 plane in float loses digits the reference keeps
-          for (int64_t i = 0; i < plane; ++i) sum += xp[i];
-          y[p] = static_cast<float>(sum / plane);
+          y[p] = row_sum(xp, plane) / static_cast<float>(plane);
         }
       }
     });

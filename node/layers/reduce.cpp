@@ -76,20 +76,13 @@ class Reduce : public Layer {
 
   float reduce_row(const float* x, int64_t m) const {
     switch (kind_) {
-      case Kind::Max: {
-        float v = -std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < m; ++i) v = std::max(v, x[i]);
-        return v;
-      }
-      case Kind::Min: {
-        float v = std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < m; ++i) v = std::min(v, x[i]);
-        return v;
-      }
+      case Kind::Max:
+        return row_reduce(x, m, -std::numeric_limits<float>::infinity(), [](float a, float b) { return std::max(a, b); });
+      case Kind::Min:
+        return row_reduce(x, m, std::numeric_limits<float>::infinity(), [](float a, float b) { return std::min(a, b); });
       default: {
-        double v = 0;  // long rows (a mean over 56x56) keep their digits
-        for (int64_t i = 0; i < m; ++i) v += x[i];
-        return static_cast<float>(kind_ == Kind::Mean ? v / m : v);
+        const float v = row_sum(x, m);
+        return kind_ == Kind::Mean ? v / static_cast<float>(m) : v;
       }
     }
   }

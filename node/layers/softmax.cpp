@@ -40,7 +40,7 @@ class Softmax : public Layer {
           for (int64_t j = 0; j < inner; ++j) peak[j] = std::max(peak[j], xo[k * inner + j]);
         for (int64_t k = 0; k < n; ++k)
           for (int64_t j = 0; j < inner; ++j) {
-            const float e = std::exp(xo[k * inner + j] - peak[j]);
+            const float e = vexp(xo[k * inner + j] - peak[j]);
             if (!log_) yo[k * inner + j] = e;
             sum[j] += e;
           }

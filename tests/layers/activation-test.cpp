@@ -35,6 +35,23 @@ TEST(Activation, MatchesFormulas) {
   expect_formula(make_node("Exp", 1), [](float x) { return std::exp(x); });
 }
 
+TEST(Activation, ExpIsAccurateOverTheWholeFloatRange) {
+  // Exp and Sigmoid use a vectorised polynomial instead of libm: check it against double precision.
+  std::vector<float> xs;
+  for (float x = -110.f; x < 95.f; x += 0.0173f) xs.push_back(x);
+  Tensor x = Tensor::from_f32({static_cast<int64_t>(xs.size())}, xs);
+  Tensor y = run_unary(make_node("Exp", 1), x);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double ref = std::exp(static_cast<double>(xs[i]));
+    if (ref > 3.4e38)
+      EXPECT_TRUE(std::isinf(y.f32()[i])) << xs[i];
+    else if (ref > 1.2e-38)  // normal floats: within 2 ulp
+      EXPECT_NEAR(y.f32()[i], ref, 2.4e-7 * ref) << xs[i];
+    else
+      EXPECT_NEAR(y.f32()[i], ref, 1.5e-45) << xs[i];
+  }
+}
+
 TEST(Activation, ClipBoundsFromConstantInputs) {
   Tensor lo = Tensor::from_f32({}, {-1.f}), hi = Tensor::from_f32({}, {1.f});
   Tensor x = Tensor::from_f32({4}, {-3.f, -0.5f, 0.5f, 3.f});
