@@ -1,0 +1,81 @@
+// dnnswarm node: serves one role (stage, shard, replica) of a deployment plan over MQTT until
+// SIGINT/SIGTERM. Options come from flags and, optionally, a config file of the same keys
+// (key = value lines); flags win. The wire protocol is in docs/protocol.md.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "engine/model.h"
+#include "swarm/node_runtime.h"
+#include "swarm/plan.h"
+
+namespace dnn::cli {
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+}  // namespace
+
+int cmd_node(int argc, char** argv) {
+  NodeConfig cfg;
+  std::string plan_path, config_path, model_name;
+  po::options_description opts("options (also accepted as key = value lines in --config)");
+  opts.add_options()
+      ("config,c", po::value(&config_path), "config file with any of these options")
+      ("broker,b", po::value(&cfg.broker)->default_value(cfg.broker), "MQTT broker URL")
+      ("plan,p", po::value(&plan_path), "deployment plan (JSON, docs/plans.md) [required]")
+      ("stage,s", po::value(&cfg.stage), "stage of the plan to serve: its name or index [required]")
+      ("shard,k", po::value(&cfg.shard)->default_value(0), "shard of a sharded stage")
+      ("id", po::value(&cfg.node_id), "node id, unique on the broker: MQTT client id and topic level [required]")
+      ("model,m", po::value(&model_name), "model name expected in the plan (refuse to start on another)")
+      ("threads,t", po::value(&cfg.threads)->default_value(1), "kernel threads")
+      ("queue,q", po::value(&cfg.queue)->default_value(cfg.queue),
+       "intake queue capacity; requests beyond it are refused with an error")
+      ("handoff-depth", po::value(&cfg.handoff_depth)->default_value(cfg.handoff_depth),
+       "requests waiting at which a replica passes new arrivals back to its share group")
+      ("max-handoffs", po::value(&cfg.max_handoffs)->default_value(cfg.max_handoffs),
+       "times one request may be passed back")
+      ("memory-limit", po::value(&cfg.memory_limit_mb)->default_value(0),
+       "MB this device has: refuse a slice whose weights + 64 MB runtime exceed it (0 = no limit)")
+      ("heartbeat-ms", po::value(&cfg.heartbeat_ms)->default_value(cfg.heartbeat_ms), "heartbeat period")
+      ("prefix", po::value(&cfg.prefix)->default_value(cfg.prefix), "MQTT topic prefix")
+      ("join-capacity", po::value(&cfg.join_capacity)->default_value(cfg.join_capacity),
+       "shard joins this node may have open at once")
+      ("max-message-mb", po::value(&cfg.max_message_mb)->default_value(cfg.max_message_mb),
+       "largest message accepted")
+      ("min-frame-ms", po::value(&cfg.min_frame_ms)->default_value(0),
+       "pad each frame to this many ms (emulates a slower device; 0 = off)");
+  po::variables_map vm;
+  if (!parse(argc, argv, "--plan P --stage S --id ID [--shard K] [--broker URL] [options]", opts, vm)) return 0;
+  if (!config_path.empty()) {
+    po::store(po::parse_config_file<char>(config_path.c_str(), opts), vm);
+    po::notify(vm);
+  }
+  for (const char* key : {"plan", "stage", "id"})
+    if (!vm.count(key)) throw po::required_option(key);
+
+  Plan plan = read_plan(plan_path);
+  if (!model_name.empty() && model_name != plan.model)
+    throw Error("unknown model '" + model_name + "': plan " + plan_path + " serves '" + plan.model + "'");
+  // The whole model is read to check the plan against it; the node keeps only its slice.
+  Graph full = load_model(plan.model_path);
+  resolve_plan(plan, full);
+  NodeSlice slice = load_node_slice(plan, full, cfg);
+  full = Graph();
+
+  NodeRuntime node(cfg, plan, std::move(slice));
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  node.start();
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto st = node.stats();
+  node.stop();
+  std::printf("{\"node\":\"%s\",\"processed\":%llu,\"handed_off\":%llu,\"refused\":%llu,\"expired\":%llu,\"failed\":%llu}\n",
+              cfg.node_id.c_str(), (unsigned long long)st.processed, (unsigned long long)st.handed_off,
+              (unsigned long long)st.refused, (unsigned long long)st.expired, (unsigned long long)st.failed);
+  return 0;
+}
+
+}  // namespace dnn::cli

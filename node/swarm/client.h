@@ -1,0 +1,101 @@
+// The swarm's client: sends inference requests to a model served by `dnnswarm node`s and collects
+// the results. `dnnswarm infer` and the local swarm launcher both drive the swarm through it.
+//
+//   InferClient c({.broker = url, .model = "lenet5"});   // waits for the model's topology
+//   std::future<InferResult> f = c.submit({{"", x}});     // blocks while `window` are in flight
+//   InferResult r = f.get();                              // outputs, or error / timed out
+//
+// Requests are numbered "<client id>/<sequence>". Each is answered exactly once: by its result, by
+// the first ErrorReport about it, or by a timeout at its deadline (+ a grace period); later
+// arrivals for it are counted as duplicates and dropped.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "swarm/dispatcher.h"
+#include "transport/messages.h"
+#include "transport/mqtt_client.h"
+#include "transport/topics.h"
+
+namespace dnn {
+
+struct ClientOptions {
+  std::string broker = "tcp://127.0.0.1:1883";
+  std::string client_id;        // empty: "client-<pid>-<random>"
+  std::string prefix = Topics::kDefaultPrefix;
+  std::string model;
+  std::string reply_to;         // empty: <prefix>/client/<id>/result
+  int window = 32;              // requests in flight at most
+  int timeout_ms = 10000;       // per request, from submit(); becomes the message's deadline
+  int topology_timeout_ms = 5000;
+  size_t max_message_mb = 128;
+};
+
+struct InferResult {
+  uint64_t sequence = 0;
+  std::string request_id;
+  std::vector<NamedTensor> outputs;
+  std::string error;            // non-empty: failed or timed out
+  bool timed_out = false;
+  double latency_ms = 0;        // submit() to result
+  std::vector<Hop> hops;
+  bool ok() const { return error.empty(); }
+};
+
+class InferClient {
+ public:
+  // Connects and waits for the model's retained topology; throws Error ("unknown model ...") when
+  // no node has published one within topology_timeout_ms.
+  explicit InferClient(ClientOptions opts);
+  ~InferClient();   // pending requests complete as failed ("client closed")
+  InferClient(const InferClient&) = delete;
+  InferClient& operator=(const InferClient&) = delete;
+
+  // Sends one request (the tensors the first stage takes; a single tensor needs no name). Blocks
+  // while `window` requests are in flight.
+  std::future<InferResult> submit(std::vector<NamedTensor> inputs);
+
+  // Waits until nothing is in flight (or `timeout`); true when drained.
+  bool drain(std::chrono::milliseconds timeout);
+
+  const std::string& id() const { return opts_.client_id; }
+  const Topology& topology() const { return topology_; }
+  int in_flight() const;
+  uint64_t duplicates() const { return duplicates_; }
+
+ private:
+  struct Pending {
+    uint64_t sequence;
+    std::chrono::steady_clock::time_point submitted;
+    uint64_t deadline_ms;
+    std::promise<InferResult> promise;
+  };
+  void on_message(Inbound&& in);
+  void complete(const std::string& request_id, InferResult r);
+  void reaper_loop();
+
+  ClientOptions opts_;
+  Topics topics_;
+  Topology topology_;
+  DecodeLimits limits_;
+  mutable std::mutex mu_;     // pending_, topology_, the window
+  std::mutex callback_mu_;    // held by on_message; the destructor takes it to know none is running
+  std::condition_variable window_cv_, topology_cv_;
+  bool have_topology_ = false;
+  std::map<std::string, Pending> pending_;
+  uint64_t next_sequence_ = 0;
+  std::atomic<uint64_t> duplicates_{0};
+  std::atomic<bool> closing_{false};
+  std::thread reaper_;
+  std::unique_ptr<MqttClient> client_;
+  std::unique_ptr<Dispatcher> dispatcher_;   // for a sharded first stage: the client joins it
+};
+
+}  // namespace dnn

@@ -1,0 +1,55 @@
+// Where the shards' partial outputs of one request meet. The node (or client) that sends a request
+// to a sharded stage registers it here and names its own direct topic as the join topic; the shards
+// send their partials there; when all `count` have arrived they are joined (format/shard.h:
+// concatenated, or summed for input-column splits) and the request moves on.
+//
+// Bounded: at most `capacity` joins are open; each expires at its request's deadline. Entries are
+// keyed by request id and stage, so partials of different requests can never be mixed.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "transport/messages.h"
+
+namespace dnn {
+
+class JoinTable {
+ public:
+  explicit JoinTable(size_t capacity) : capacity_(capacity) {}
+
+  // Opens a join for the partials of `request_id` at `stage`. False when the table is full (or the
+  // join is open already): the caller fails the request.
+  bool expect(const std::string& request_id, int stage, int count, uint64_t deadline_ms);
+
+  // Adds a partial (its stage, shard_index, shard_count). Returns all partials in shard order when
+  // this one completes the join. Throws MessageError for a partial nobody expects (late, after its
+  // join expired), a duplicate, or one that does not match its join.
+  std::optional<std::vector<TensorMessage>> add(TensorMessage partial);
+
+  struct Expired {
+    std::string request_id;
+    int stage;
+    int received, count;
+  };
+  // Closes the joins whose deadline has passed.
+  std::vector<Expired> expire(uint64_t now_ms);
+
+  size_t open() const { return joins_.size(); }
+
+ private:
+  struct Join {
+    int count = 0;
+    int received = 0;
+    uint64_t deadline_ms = 0;
+    std::vector<std::optional<TensorMessage>> parts;
+  };
+  size_t capacity_;
+  std::map<std::pair<std::string, int>, Join> joins_;
+};
+
+// Joins complete partials (in shard order) into the message of their stage's output.
+TensorMessage join_partials(std::vector<TensorMessage> parts);
+
+}  // namespace dnn

@@ -1,0 +1,284 @@
+#include "swarm/node_runtime.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "format/shard.h"
+
+namespace dnn {
+
+namespace {
+
+int find_stage(const Plan& plan, const std::string& stage) {
+  if (!stage.empty() && std::all_of(stage.begin(), stage.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    const int i = std::stoi(stage);
+    if (i < static_cast<int>(plan.stages.size())) return i;
+    throw Error("plan for '" + plan.model + "' has " + std::to_string(plan.stages.size()) + " stages, there is no stage " +
+                stage);
+  }
+  const StageSpec& s = plan.stage(stage);   // throws, naming the plan's stages
+  return static_cast<int>(&s - plan.stages.data());
+}
+
+uint64_t constant_bytes(const Graph& g) {
+  uint64_t n = 0;
+  for (const auto& c : g.constants) n += c.second.bytes();
+  return n;
+}
+
+}  // namespace
+
+Topology plan_topology(const Plan& plan) {
+  Topology t;
+  t.model = plan.model;
+  for (const auto& s : plan.stages) t.shard_counts.push_back(s.sharded() ? s.shards : 1);
+  return t;
+}
+
+NodeSlice load_node_slice(const Plan& plan, const Graph& full, const NodeConfig& cfg) {
+  validate_plan(plan, full);   // covers the model, shard nodes alone in their stages, ...
+  NodeSlice slice;
+  slice.stage_index = find_stage(plan, cfg.stage);
+  slice.stage = plan.stages[slice.stage_index];
+  const StageSpec& s = slice.stage;
+  const std::string role = "stage '" + s.name + "'" + (s.sharded() ? " shard " + std::to_string(cfg.shard) : "");
+  if (cfg.shard < 0 || cfg.shard >= (s.sharded() ? s.shards : 1))
+    throw Error(role + ": no such shard; stage '" + s.name + "' has " + std::to_string(s.sharded() ? s.shards : 1));
+
+  LoadSpec spec;
+  spec.node_begin = s.node_begin;
+  spec.node_end = s.node_end;
+  if (s.sharded()) {
+    spec.shard = s.shard(cfg.shard);
+    slice.join_attrs = fused_activation(full.nodes[s.node_begin]);
+  }
+  slice.graph = slice_graph(full, spec);
+  slice.weight_bytes = constant_bytes(slice.graph);
+  if (cfg.memory_limit_mb > 0) {
+    const uint64_t need = slice.weight_bytes + kNodeOverheadBytes;
+    const uint64_t limit = static_cast<uint64_t>(cfg.memory_limit_mb) << 20;
+    if (need > limit)
+      throw Error(role + " of model '" + plan.model + "' does not fit the memory limit: its weights take " +
+                  std::to_string(slice.weight_bytes >> 20) + " MB plus " + std::to_string(kNodeOverheadBytes >> 20) +
+                  " MB for the runtime, the limit is " + std::to_string(cfg.memory_limit_mb) +
+                  " MB; give the stage more shards or stages");
+  }
+  return slice;
+}
+
+NodeRuntime::NodeRuntime(NodeConfig cfg, const Plan& plan, NodeSlice slice)
+    : cfg_(std::move(cfg)),
+      model_(plan.model),
+      topics_(cfg_.prefix),
+      layout_(plan_topology(plan)),
+      slice_(std::move(slice)),
+      is_shard_(slice_.stage.sharded()),
+      replicas_(slice_.stage.replicas),
+      intake_(static_cast<size_t>(std::max(1, cfg_.queue))) {
+  check_topic_name(cfg_.node_id, "node id");
+  check_topic_name(model_, "model name");
+  const int s = slice_.stage_index;
+  input_topic_ = is_shard_ ? topics_.shard_in(model_, s, cfg_.shard) : topics_.stage_in(model_, s);
+  input_filter_ = is_shard_ ? topics_.shard_share(model_, s, cfg_.shard) : topics_.stage_share(model_, s);
+  limits_.max_message_bytes = cfg_.max_message_mb << 20;
+  executor_ = std::make_unique<Executor>(slice_.graph, ExecOptions{cfg_.threads});
+}
+
+NodeRuntime::~NodeRuntime() { stop(); }
+
+NodeInfo NodeRuntime::info() const {
+  NodeInfo i;
+  i.node_id = cfg_.node_id;
+  i.model = model_;
+  i.role = is_shard_ ? NodeRole::Shard : NodeRole::Stage;
+  i.stage = slice_.stage_index;
+  i.shard_index = cfg_.shard;
+  i.shard_count = is_shard_ ? slice_.stage.shards : 1;
+  i.caps.cores = static_cast<int>(std::thread::hardware_concurrency());
+  i.caps.threads = cfg_.threads;
+  i.caps.memory_limit_bytes = static_cast<uint64_t>(std::max<int64_t>(0, cfg_.memory_limit_mb)) << 20;
+  i.caps.weight_bytes = slice_.weight_bytes;
+  i.caps.ms_per_frame = ms_per_frame_;
+  return i;
+}
+
+void NodeRuntime::announce() {
+  client_->try_publish(topics_.hello(cfg_.node_id), encode(Hello{info()}));
+  client_->try_publish(topics_.topology(model_), encode(layout_), true);
+}
+
+void NodeRuntime::start() {
+  MqttOptions mo;
+  mo.broker = cfg_.broker;
+  mo.client_id = cfg_.node_id;
+  mo.status_topic = topics_.node_status(cfg_.node_id);
+  client_ = std::make_unique<MqttClient>(mo, [this](Inbound&& in) { on_message(std::move(in)); });
+  dispatcher_ = std::make_unique<Dispatcher>(*client_, topics_, layout_, cfg_.node_id, cfg_.join_capacity);
+  running_ = true;
+  worker_ = std::thread([this] { worker_loop(); });
+  heartbeat_ = std::thread([this] { heartbeat_loop(); });
+  client_->connect();
+  // Subscribe after connecting, waiting for each SUBACK, and only then say hello: a node that has
+  // announced itself receives its input. Reconnects resubscribe and announce again.
+  client_->subscribe(input_filter_);
+  client_->subscribe(topics_.node_in(cfg_.node_id));
+  client_->on_connected([this] { announce(); });
+  announce();
+  log_line(cfg_.node_id, "serving " + model_ + " stage " + std::to_string(slice_.stage_index) + " ('" +
+                             slice_.stage.name + "')" + (is_shard_ ? " shard " + std::to_string(cfg_.shard) : "") +
+                             " on " + input_filter_ + ", " + std::to_string(slice_.graph.nodes.size()) + " nodes, " +
+                             std::to_string(slice_.weight_bytes >> 10) + " KB of weights");
+}
+
+void NodeRuntime::stop() {
+  {
+    std::lock_guard<std::mutex> lk(callback_mu_);
+    if (!running_) return;
+    running_ = false;   // from here on on_message returns at once
+  }
+  intake_.close();
+  if (worker_.joinable()) worker_.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  dispatcher_.reset();
+  client_.reset();
+}
+
+NodeRuntime::Stats NodeRuntime::stats() const {
+  return {processed_, handed_off_, refused_, expired_, failed_, static_cast<int>(intake_.size())};
+}
+
+void NodeRuntime::on_message(Inbound&& in) {
+  std::lock_guard<std::mutex> lk(callback_mu_);
+  if (!running_) return;
+  const uint64_t received_us = unix_us();
+  Message decoded;
+  try {
+    decoded = decode_message(in.payload, limits_);
+  } catch (const MessageError& e) {
+    log_line(cfg_.node_id, "dropped a message on " + in.topic + ": " + e.what());
+    if (!e.reply_to.empty()) dispatcher_->report_error(e.request_id, e.reply_to, cfg_.node_id + ": " + e.what());
+    return;
+  }
+  auto* msg = std::get_if<TensorMessage>(&decoded);
+  if (!msg) {
+    log_line(cfg_.node_id, "ignored a control message on data topic " + in.topic);
+    return;
+  }
+  if (in.topic == topics_.node_in(cfg_.node_id)) {
+    dispatcher_->post_partial(std::move(*msg));
+    return;
+  }
+  if (msg->model != model_ || msg->stage != slice_.stage_index || (is_shard_ && msg->shard_index != cfg_.shard)) {
+    dispatcher_->report_error(msg->request_id, msg->reply_to,
+                              cfg_.node_id + ": got a request for model '" + msg->model + "' stage " +
+                                  std::to_string(msg->stage) + " shard " + std::to_string(msg->shard_index) +
+                                  ", but serves '" + model_ + "' stage " + std::to_string(slice_.stage_index) +
+                                  " shard " + std::to_string(cfg_.shard));
+    return;
+  }
+  // Busy: pass it back to the share group once, so a less loaded replica takes it.
+  if (replicas_ > 1 && msg->handoffs < cfg_.max_handoffs &&
+      intake_.size() >= static_cast<size_t>(std::max(0, cfg_.handoff_depth))) {
+    ++msg->handoffs;
+    if (client_->try_publish(in.topic, encode(*msg))) {
+      ++handed_off_;
+      return;
+    }
+    --msg->handoffs;
+  }
+  const std::string id = msg->request_id, reply_to = msg->reply_to;
+  if (!intake_.try_push({std::move(*msg), received_us})) {
+    ++refused_;
+    dispatcher_->report_error(id, reply_to,
+                              cfg_.node_id + ": overloaded, its intake queue of " + std::to_string(intake_.capacity()) +
+                                  " requests is full");
+  }
+}
+
+void NodeRuntime::worker_loop() {
+  while (true) {
+    auto work = intake_.pop_for(std::chrono::milliseconds(100));
+    if (!work) {
+      if (intake_.closed()) return;
+      continue;
+    }
+    const std::string id = work->msg.request_id, reply_to = work->msg.reply_to;
+    try {
+      process(*work);
+    } catch (const std::exception& e) {
+      ++failed_;
+      dispatcher_->report_error(id, reply_to, cfg_.node_id + ": " + e.what());
+    }
+  }
+}
+
+void NodeRuntime::process(Work& w) {
+  TensorMessage& msg = w.msg;
+  const std::string where = cfg_.node_id + " (stage " + std::to_string(slice_.stage_index) + ")";
+  if (msg.deadline_ms != 0 && unix_ms() > msg.deadline_ms) {
+    ++expired_;
+    dispatcher_->report_error(msg.request_id, msg.reply_to, where + ": deadline passed before it was computed");
+    return;
+  }
+  // Inputs by value name; a single tensor feeds a single-input slice whatever its name (clients
+  // need not know the model's input name).
+  const auto& want = executor_->inputs();
+  std::vector<Tensor> inputs;
+  if (want.size() == 1 && msg.tensors.size() == 1) {
+    inputs.push_back(msg.tensors[0].tensor);
+  } else {
+    for (const auto& v : want) {
+      auto it = std::find_if(msg.tensors.begin(), msg.tensors.end(), [&](const NamedTensor& t) { return t.name == v.name; });
+      if (it == msg.tensors.end()) throw ShapeError(where + ": the request lacks input '" + v.name + "'");
+      inputs.push_back(it->tensor);
+    }
+  }
+  Hop hop{cfg_.node_id, slice_.stage_index, is_shard_ ? cfg_.shard : -1, w.received_us, unix_us(), 0};
+  std::vector<Tensor> outputs = executor_->run(inputs);
+  inputs.clear();
+  if (cfg_.min_frame_ms > 0) {
+    const uint64_t until = hop.started_us + static_cast<uint64_t>(cfg_.min_frame_ms * 1000);
+    const uint64_t now = unix_us();
+    if (now < until) std::this_thread::sleep_for(std::chrono::microseconds(until - now));
+  }
+  hop.finished_us = unix_us();
+  const float ms = (hop.finished_us - hop.started_us) / 1000.0f;
+  ms_per_frame_ = ms_per_frame_ == 0 ? ms : 0.9f * ms_per_frame_ + 0.1f * ms;
+
+  msg.tensors.clear();   // releases the input payload
+  for (size_t i = 0; i < outputs.size(); ++i) msg.tensors.push_back({executor_->outputs()[i], std::move(outputs[i])});
+  msg.hops.push_back(hop);
+  ++processed_;
+  if (!is_shard_) {
+    dispatcher_->forward(std::move(msg), slice_.stage_index + 1);
+    return;
+  }
+  if (msg.join_topic.empty()) throw Error(where + ": a shard request without a join topic");
+  msg.stage = slice_.stage_index;
+  msg.shard_index = cfg_.shard;
+  msg.shard_count = slice_.stage.shards;
+  msg.join_axis = static_cast<JoinAxis>(slice_.stage.shard_axis);   // same values as SplitAxis
+  msg.join_attrs = slice_.join_attrs;
+  msg.sent_us = unix_us();
+  const std::string topic = msg.join_topic;
+  client_->publish(topic, encode(msg));
+}
+
+void NodeRuntime::heartbeat_loop() {
+  auto next = std::chrono::steady_clock::now();
+  while (running_) {
+    if (std::chrono::steady_clock::now() >= next) {
+      Heartbeat hb;
+      hb.info = info();
+      hb.queue_depth = static_cast<int>(intake_.size());
+      hb.queue_capacity = static_cast<int>(intake_.capacity());
+      hb.processed = processed_;
+      hb.handed_off = handed_off_;
+      if (client_->connected()) client_->try_publish(topics_.heartbeat(cfg_.node_id), encode(hb));
+      next += std::chrono::milliseconds(cfg_.heartbeat_ms);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace dnn

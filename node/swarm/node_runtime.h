@@ -1,0 +1,114 @@
+// One role of a plan, served over MQTT: `dnnswarm node` is a thin CLI around this class.
+//
+//   MQTT callback thread ──verify──▶ intake queue (bounded) ──▶ worker thread: Executor on the slice
+//        │   (never blocks)                                           │
+//        └─ partials on the direct topic ─▶ Dispatcher join thread    └─▶ Dispatcher::forward / join topic
+//
+// Load follows speed. Mosquitto deals shared-subscription messages round-robin, blind to load, so a
+// replica that already has `handoff_depth` requests waiting passes a new arrival back to its share
+// group once (the broker gives it to the next member) instead of queueing it: a replica twice as fast
+// then serves about twice the frames, and nobody idles while another has a backlog. A node never
+// leaves the group: Mosquitto drops a message published while a group has no member, so leaving
+// when full would lose requests whenever every replica is busy at once.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/graph.h"
+#include "engine/executor.h"
+#include "swarm/dispatcher.h"
+#include "swarm/plan.h"
+#include "transport/messages.h"
+#include "transport/mqtt_client.h"
+#include "transport/topics.h"
+
+namespace dnn {
+
+struct NodeConfig {
+  std::string broker = "tcp://127.0.0.1:1883";
+  std::string node_id;
+  std::string prefix = Topics::kDefaultPrefix;
+  std::string stage;            // stage name or index in the plan
+  int shard = 0;                // which shard of a sharded stage
+  int threads = 1;              // kernel threads
+  int queue = 64;               // intake capacity; beyond it requests fail with "overloaded"
+  int handoff_depth = 2;        // waiting requests at which new arrivals go back to the share group
+  int max_handoffs = 1;         // times one request may be passed on
+  int64_t memory_limit_mb = 0;  // refuse a slice whose weights + runtime exceed it; 0 = no limit
+  int heartbeat_ms = 2000;
+  size_t join_capacity = 256;   // open joins (requests this node sent to a sharded next stage)
+  size_t max_message_mb = 128;  // larger messages are refused (broker-config allows 128 MB)
+  double min_frame_ms = 0;      // pad every frame to this time: emulates a slower device in tests
+};
+
+// The part of a model one role computes, loaded and checked.
+struct NodeSlice {
+  int stage_index = 0;
+  StageSpec stage;
+  Graph graph;                 // the slice: its inputs/outputs are named as in the full model
+  Attrs join_attrs;            // for a shard: the activation the joiner applies after a sum
+  uint64_t weight_bytes = 0;
+};
+
+// Loads the slice `cfg` asks for from the plan's model. Throws Error with a clear message when the
+// plan does not cover the model, the stage or shard does not exist, or the slice does not fit
+// cfg.memory_limit_mb (weights + kNodeOverheadBytes).
+NodeSlice load_node_slice(const Plan& plan, const Graph& full, const NodeConfig& cfg);
+
+// The Topology clients need to address a plan.
+Topology plan_topology(const Plan& plan);
+
+class NodeRuntime {
+ public:
+  NodeRuntime(NodeConfig cfg, const Plan& plan, NodeSlice slice);
+  ~NodeRuntime();   // stop()
+  NodeRuntime(const NodeRuntime&) = delete;
+  NodeRuntime& operator=(const NodeRuntime&) = delete;
+
+  // Connects, subscribes and starts the worker; throws Error when the broker is unreachable.
+  void start();
+  void stop();
+
+  struct Stats {
+    uint64_t processed = 0, handed_off = 0, refused = 0, expired = 0, failed = 0;
+    int queue_depth = 0;
+  };
+  Stats stats() const;
+  const std::string& id() const { return cfg_.node_id; }
+
+ private:
+  struct Work {
+    TensorMessage msg;
+    uint64_t received_us = 0;
+  };
+  void on_message(Inbound&& in);
+  void worker_loop();
+  void process(Work& w);
+  void heartbeat_loop();
+  NodeInfo info() const;
+  void announce();   // Hello + retained Topology, after every connect
+
+  NodeConfig cfg_;
+  std::string model_;
+  Topics topics_;
+  Topology layout_;
+  NodeSlice slice_;
+  bool is_shard_;
+  int replicas_;
+  std::string input_topic_, input_filter_;
+  DecodeLimits limits_;
+  std::unique_ptr<Executor> executor_;
+  BoundedQueue<Work> intake_;
+  std::atomic<bool> running_{false};
+  std::atomic<uint64_t> processed_{0}, handed_off_{0}, refused_{0}, expired_{0}, failed_{0};
+  std::atomic<float> ms_per_frame_{0};
+  std::mutex callback_mu_;   // held by on_message; stop() takes it to know no callback is running
+  std::thread worker_, heartbeat_;
+  // Declared last: destroyed first, so no callback runs into a destroyed member.
+  std::unique_ptr<MqttClient> client_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+}  // namespace dnn
