@@ -28,8 +28,7 @@ int cmd_bench(int argc, char** argv) {
   Graph g = load_model(model);
   int64_t weight_bytes = 0;
   for (auto& kv : g.constants) weight_bytes += kv.second.bytes();
-  Executor ex(g, ExecOptions{threads});
-  g = Graph();
+  Executor ex(std::move(g), ExecOptions{threads});
 
   // Random input in [0, 1) with the declared shape; unknown dimensions (the batch) become `batch`.
   std::vector<Tensor> inputs;

@@ -11,6 +11,7 @@ int cmd_run(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
+int cmd_plan(int argc, char** argv);
 }  // namespace dnn::cli
 
 namespace {
@@ -26,6 +27,7 @@ const Subcommand kSubcommands[] = {
     {"bench", dnn::cli::cmd_bench, "measure single-device speed and memory (one JSON line)"},
     {"convert", dnn::cli::cmd_convert, "write a model as .dnns, the format devices load slices of"},
     {"inspect", dnn::cli::cmd_inspect, "per layer: shape, params, weight bytes, MACs, bytes a cut sends"},
+    {"plan", dnn::cli::cmd_plan, "propose a deployment plan for N devices (JSON)"},
 };
 
 void usage(std::ostream& o) {

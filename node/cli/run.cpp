@@ -36,8 +36,7 @@ int cmd_run(int argc, char** argv) {
   Tensor x = read_npy(input);
   if (x.dtype() != DType::f32 || x.rank() < 1) throw ShapeError(input + ": expected a float32 tensor with a batch dimension");
   Graph g = load_model(model);
-  Executor ex(g, ExecOptions{threads});
-  g = Graph();  // the layers hold (packed) weights now; free the graph's copy
+  Executor ex(std::move(g), ExecOptions{threads});
   if (ex.inputs().size() != 1) throw Error("run takes models with one input; this one has " + std::to_string(ex.inputs().size()));
 
   const int64_t n = x.dim(0);

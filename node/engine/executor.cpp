@@ -5,9 +5,16 @@
 
 namespace dnn {
 
-Executor::Executor(const Graph& g, size_t begin, size_t end, ExecOptions opt)
+Executor::Executor(Graph g, ExecOptions opt) : Executor(std::move(g), 0, SIZE_MAX, opt) {}
+
+Executor::Executor(Graph g, size_t begin, size_t end, ExecOptions opt)
     : pool_(std::make_unique<ThreadPool>(opt.threads)) {
+  if (end == SIZE_MAX) end = g.nodes.size();
   if (begin > end || end > g.nodes.size()) throw Error("executor: node range out of bounds");
+  std::map<std::string, size_t> last_const_use;
+  for (size_t i = begin; i < end; ++i)
+    for (auto& in : g.nodes[i].inputs)
+      if (g.constants.count(in)) last_const_use[in] = i;
   std::map<std::string, int> slot_of;
   auto slot = [&](const std::string& name) {
     auto it = slot_of.find(name);
@@ -58,6 +65,8 @@ Executor::Executor(const Graph& g, size_t begin, size_t end, ExecOptions opt)
     }
     for (auto& o : n.outputs) st.out.push_back(slot(o));
     st.layer = make_layer(n, consts);
+    for (auto& in : n.inputs)
+      if (last_const_use.count(in) && last_const_use[in] == i) g.constants.erase(in);
     steps_.push_back(std::move(st));
   }
   for (auto& o : outputs_) {

@@ -17,10 +17,11 @@ struct ExecOptions {
 
 class Executor {
  public:
-  // Builds the layers of nodes [begin, end). Constants are handed to the layers; the executor keeps
-  // no copy, so a layer that prepacks its weights leaves only the packed form in memory.
-  Executor(const Graph& g, size_t begin, size_t end, ExecOptions opt = {});
-  Executor(const Graph& g, ExecOptions opt = {}) : Executor(g, 0, g.nodes.size(), opt) {}
+  // Builds the layers of nodes [begin, end). Constants are handed to the layers and each is dropped
+  // from `g` right after its last layer is built, so a prepacked layer leaves only the packed form in
+  // memory. Pass the graph with std::move to get that saving (a copy shares the tensors' storage).
+  Executor(Graph g, size_t begin, size_t end, ExecOptions opt = {});
+  explicit Executor(Graph g, ExecOptions opt = {});
 
   const std::vector<ValueInfo>& inputs() const { return inputs_; }    // what run() takes, in order
   const std::vector<std::string>& outputs() const { return outputs_; }
