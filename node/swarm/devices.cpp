@@ -336,6 +336,14 @@ int64_t Device::peak_memory_bytes() const {
   return s.empty() ? -1 : std::stoll(s);
 }
 
+int64_t Device::peak_rss_bytes() const {
+  if (pid_ <= 0) return -1;
+  std::istringstream ss(read_text("/proc/" + std::to_string(pid_) + "/status"));
+  for (std::string line; std::getline(ss, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;   // "VmHWM:  1234 kB"
+  return -1;
+}
+
 std::string Device::describe_exit(int status) const {
   if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && oom_killed())
     return "killed by its " + std::to_string(limits_.memory_mb) + " MB memory limit (out of memory)";
@@ -405,10 +413,16 @@ Device& DeviceSet::add(const std::string& name, const DeviceLimits& wanted) {
 }
 
 void DeviceSet::stop_all(double grace_s) {
-  for (auto& d : devices_)
+  std::vector<Device*> all;
+  for (auto& d : devices_) all.push_back(d.get());
+  stop_together(all, grace_s);
+}
+
+void DeviceSet::stop_together(const std::vector<Device*>& devices, double grace_s) {
+  for (Device* d : devices)
     if (d->running()) ::kill(-d->pid(), SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_s);
-  for (auto& d : devices_) {
+  for (Device* d : devices) {
     const double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
     d->stop(std::max(0.0, left));
   }

@@ -57,6 +57,7 @@ class Device {
   std::string describe_exit(int status) const;
   bool oom_killed() const;                 // the memory cgroup killed a process (memory.oom_control)
   int64_t peak_memory_bytes() const;       // memory.max_usage_in_bytes; -1 without a memory cgroup
+  int64_t peak_rss_bytes() const;          // VmHWM of the running process; -1 when none runs
 
   ~Device();
 
@@ -88,6 +89,7 @@ class DeviceSet {
   std::vector<std::unique_ptr<Device>>& devices() { return devices_; }
   // SIGTERM to every running process, then SIGKILL to those still running after `grace_s`.
   void stop_all(double grace_s = 2.0);
+  static void stop_together(const std::vector<Device*>& devices, double grace_s);
   // Addresses a broker must listen on so every device reaches it: 127.0.0.1 plus, once a device has
   // its own namespace, the host end of the run's bridge.
   std::vector<std::string> host_addresses() const;

@@ -1,0 +1,427 @@
+#include "swarm/local_swarm.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "engine/model.h"
+#include "swarm/client.h"
+#include "swarm/plan.h"
+#include "transport/mqtt_client.h"
+#include "transport/topics.h"
+
+namespace dnn {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string install_dir() {
+  if (const char* home = std::getenv("DNNSWARM_HOME")) return home;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    // build/dnnswarm in a checkout, or <prefix>/bin/dnnswarm with data in <prefix>/share/dnnswarm.
+    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+      for (const fs::path& cand : {dir, dir / "share" / "dnnswarm"})
+        if (fs::exists(cand / "deploy" / "lenet5-swarm.json")) return cand.string();
+    }
+  }
+  throw Error("cannot find dnnswarm's data (deploy/, models/, broker-config/) near " + exe.string() +
+              "; set DNNSWARM_HOME to the folder that holds them");
+}
+
+namespace {
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw Error("cannot find a free loopback port for the broker");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool port_accepts(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The last `n` lines of a log, indented, for error messages.
+std::string log_tail(const std::string& path, size_t n = 6) {
+  std::istringstream ss(read_text(path));
+  std::deque<std::string> lines;
+  for (std::string line; std::getline(ss, line);) {
+    lines.push_back(line);
+    if (lines.size() > n) lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines) out += "\n    " + l;
+  return out.empty() ? " (its log " + path + " is empty)" : out;
+}
+
+// The project's broker config with its listeners replaced: one per address devices use, on `port`.
+void write_broker_config(const std::string& base, const std::string& out_path, int port,
+                         const std::vector<std::string>& addresses) {
+  std::ifstream in(base);
+  if (!in) throw IoError("cannot read broker config '" + base + "'");
+  std::ofstream out(out_path);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("listener ", 0) != 0) out << line << "\n";
+  for (const auto& a : addresses) out << "listener " << port << " " << a << "\n";
+  if (!out) throw IoError("cannot write " + out_path);
+}
+
+int64_t argmax(const Tensor& t) {
+  const float* p = t.f32();
+  return std::max_element(p, p + t.numel()) - p;
+}
+
+// Row i of a batch [N, ...] as a [1, ...] view.
+Tensor frame(const Tensor& batch, int64_t i) {
+  Shape s = batch.shape();
+  const int64_t row = batch.numel() / s[0];
+  s[0] = 1;
+  return Tensor::wrap(s, DType::f32, const_cast<float*>(batch.f32()) + i * row, nullptr);
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+// One node of the plan and the device it runs in.
+struct Role {
+  NodeReport report;
+  Device* device = nullptr;
+  std::string log;
+};
+
+class Swarm {
+ public:
+  Swarm(const SwarmOptions& opts, const std::atomic<bool>* stop) : opts_(opts), stop_(stop) {}
+
+  SwarmResult run() {
+    const std::string home = opts_.plan_path.empty() || opts_.broker_config.empty() ? install_dir() : "";
+    plan_path_ = fs::absolute(opts_.plan_path.empty() ? home + "/deploy/lenet5-swarm.json" : opts_.plan_path).string();
+    const std::string broker_config = opts_.broker_config.empty() ? home + "/broker-config/mosquitto.conf" : opts_.broker_config;
+    std::string input = opts_.input_path, labels = opts_.labels_path;
+    if (opts_.plan_path.empty() && input.empty()) {   // the default demo: LeNet-5 on the held-out digits
+      input = home + "/models/lenet5/test_inputs_all.npy";
+      if (labels.empty()) labels = home + "/models/lenet5/test_labels_all.npy";
+    }
+    if (input.empty()) throw Error("swarm: --input is required with --plan (frames to send, .npy [N, ...])");
+
+    // A bad plan or input fails here, before any process starts.
+    const Plan plan = load_plan(plan_path_, load_model(read_plan(plan_path_).model_path));
+    const Tensor inputs = read_npy(input);
+    if (inputs.dtype() != DType::f32 || inputs.rank() < 2 || inputs.dim(0) < 1)
+      throw ShapeError(input + ": expected float32 frames [N, ...], got " + to_string(inputs.shape()));
+    Tensor label_tensor;
+    if (!labels.empty()) {
+      label_tensor = read_npy(labels);
+      if (label_tensor.dtype() != DType::i64 || label_tensor.numel() != inputs.dim(0))
+        throw ShapeError(labels + ": expected " + std::to_string(inputs.dim(0)) + " int64 labels, got " +
+                         to_string(label_tensor.shape()));
+    }
+
+    make_log_dir();
+    DeviceSet devices;
+    create_roles(plan, devices);
+    start_broker(devices, broker_config);
+    start_nodes();
+    wait_until_online();
+
+    SwarmResult r = drive(plan, inputs, label_tensor);
+    r.plan_path = plan_path_;
+    stop_nodes_and_collect(r);
+    return r;
+  }
+
+  ~Swarm() {
+    if (!opts_.keep_logs && !log_dir_.empty()) {
+      std::error_code ec;
+      fs::remove_all(log_dir_, ec);
+    } else if (!log_dir_.empty()) {
+      std::cerr << "swarm: logs kept in " << log_dir_ << "\n";
+    }
+  }
+
+ private:
+  bool stopping() const { return stop_ && stop_->load(); }
+
+  void make_log_dir() {
+    log_dir_ = opts_.log_dir.empty() ? "/tmp/dnnswarm-" + std::to_string(::getpid()) : opts_.log_dir;
+    fs::create_directories(log_dir_);
+    ::chmod(log_dir_.c_str(), 0755);   // mosquitto drops to its own user after reading its config
+  }
+
+  void create_roles(const Plan& plan, DeviceSet& devices) {
+    for (const auto& stage : plan.stages)
+      for (int k = 0; k < stage.shards; ++k)
+        for (int r = 0; r < stage.replicas; ++r) {
+          Role role;
+          role.report.stage = stage.name;
+          role.report.shard = k;
+          role.report.replica = r;
+          role.report.id = stage.name + (stage.sharded() ? "-k" + std::to_string(k) : "") + "-r" + std::to_string(r);
+          DeviceLimits lim = opts_.device;
+          if (stage.cpu_quota_of(r) > 0) lim.cpu_quota = stage.cpu_quota_of(r);
+          if (stage.memory_limit_mb > 0) lim.memory_mb = stage.memory_limit_mb;
+          role.device = &devices.add(role.report.id, lim);
+          role.report.cpu_quota = role.device->limits().cpu_quota;
+          role.report.memory_limit_mb = role.device->limits().memory_mb;
+          role.log = log_dir_ + "/" + role.report.id + ".log";
+          roles_.push_back(std::move(role));
+        }
+    broker_ = &devices.add("broker", DeviceLimits{});
+  }
+
+  void start_broker(DeviceSet& devices, const std::string& base_config) {
+    port_ = free_loopback_port();
+    const std::string conf = log_dir_ + "/mosquitto.conf";
+    write_broker_config(base_config, conf, port_, devices.host_addresses());
+    broker_log_ = log_dir_ + "/mosquitto.log";
+    broker_->start({"/usr/sbin/mosquitto", "-c", conf}, broker_log_);
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!port_accepts(port_)) {
+      int status = 0;
+      if (broker_->poll_exit(&status))
+        throw Error("the broker (/usr/sbin/mosquitto) " + broker_->describe_exit(status) + ":" + log_tail(broker_log_));
+      if (Clock::now() > deadline) throw Error("the broker did not accept connections within 10 s:" + log_tail(broker_log_));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  void start_nodes() {
+    const std::string binary = opts_.node_binary.empty() ? fs::read_symlink("/proc/self/exe").string() : opts_.node_binary;
+    for (auto& role : roles_) {
+      const std::string broker = "tcp://" + role.device->host_address() + ":" + std::to_string(port_);
+      std::vector<std::string> argv = {binary,       "node",       "--broker", broker,        "--plan",
+                                       plan_path_,   "--stage",    role.report.stage, "--shard",
+                                       std::to_string(role.report.shard), "--id", role.report.id,
+                                       "--threads",  "1"};
+      if (role.report.memory_limit_mb > 0) {
+        argv.push_back("--memory-limit");
+        argv.push_back(std::to_string(role.report.memory_limit_mb));
+      }
+      argv.insert(argv.end(), opts_.node_args.begin(), opts_.node_args.end());
+      role.device->start(argv, role.log);
+    }
+  }
+
+  // Throws when a node (or the broker) has ended: nothing in a swarm run is supposed to exit.
+  void check_processes() {
+    for (auto& role : roles_) {
+      int status = 0;
+      if (role.device->poll_exit(&status))
+        throw Error("node '" + role.report.id + "' " + role.device->describe_exit(status) + ":" + log_tail(role.log));
+    }
+    int status = 0;
+    if (broker_->poll_exit(&status)) throw Error("the broker " + broker_->describe_exit(status) + ":" + log_tail(broker_log_));
+  }
+
+  void wait_until_online() {
+    Topics topics;
+    std::mutex mu;
+    std::set<std::string> online;
+    std::map<std::string, std::string> id_of_topic;
+    for (const auto& role : roles_) id_of_topic[topics.node_status(role.report.id)] = role.report.id;
+    MqttOptions mo;
+    mo.broker = "tcp://127.0.0.1:" + std::to_string(port_);
+    mo.client_id = "swarm-launcher-" + std::to_string(::getpid());
+    MqttClient watcher(mo, [&](Inbound&& in) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (*in.payload == "online") online.insert(id_of_topic[in.topic]);
+      else online.erase(id_of_topic[in.topic]);
+    });
+    watcher.connect();
+    for (const auto& [topic, id] : id_of_topic) watcher.subscribe(topic);
+    const auto t0 = Clock::now();
+    size_t shown = static_cast<size_t>(-1);
+    for (;;) {
+      check_processes();
+      if (stopping()) throw Error("interrupted while the nodes were starting");
+      size_t n;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        n = online.size();
+      }
+      if (opts_.progress && n != shown) {
+        std::fprintf(stderr, "swarm: %zu/%zu nodes online\n", n, roles_.size());
+        shown = n;
+      }
+      if (n == roles_.size()) return;
+      if (std::chrono::duration<double>(Clock::now() - t0).count() > opts_.ready_timeout_s) {
+        std::string missing;
+        for (const auto& role : roles_)
+          if (!online.count(role.report.id)) missing += " " + role.report.id;
+        throw Error("nodes not online after " + std::to_string(static_cast<int>(opts_.ready_timeout_s)) + " s:" + missing);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  SwarmResult drive(const Plan& plan, const Tensor& inputs, const Tensor& labels) {
+    SwarmResult r;
+    r.model = plan.model;
+    r.nodes = static_cast<int>(roles_.size());
+    r.frames = opts_.frames > 0 ? opts_.frames : inputs.dim(0);
+    ClientOptions co;
+    co.broker = "tcp://127.0.0.1:" + std::to_string(port_);
+    co.model = plan.model;
+    co.window = opts_.window;
+    co.timeout_ms = opts_.timeout_ms;
+    InferClient client(co);
+
+    std::deque<std::pair<int64_t, std::future<InferResult>>> pending;
+    std::vector<double> latencies;
+    int64_t correct = 0;
+    auto collect = [&](bool wait) {
+      while (!pending.empty() &&
+             (wait || pending.front().second.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
+        const int64_t i = pending.front().first;
+        const InferResult res = pending.front().second.get();
+        pending.pop_front();
+        if (!res.ok() || res.outputs.empty()) {
+          if (lost_reported_++ < 3) std::fprintf(stderr, "swarm: frame %lld lost: %s\n", (long long)i, res.error.c_str());
+          continue;
+        }
+        ++r.answered;
+        latencies.push_back(res.latency_ms);
+        if (!labels.empty() && argmax(res.outputs[0].tensor) == labels.i64()[i % labels.numel()]) ++correct;
+      }
+    };
+    const auto t0 = Clock::now();
+    auto last_progress = t0;
+    int64_t sent = 0;
+    for (; sent < r.frames && !stopping(); ++sent) {
+      pending.emplace_back(sent, client.submit({{"", frame(inputs, sent % inputs.dim(0))}}));
+      collect(false);
+      check_processes();
+      if (opts_.progress && Clock::now() - last_progress > std::chrono::milliseconds(500)) {
+        last_progress = Clock::now();
+        const double s = std::chrono::duration<double>(last_progress - t0).count();
+        std::fprintf(stderr, "swarm: %lld/%lld frames answered, %.1f images/s\n", (long long)r.answered,
+                     (long long)r.frames, r.answered / s);
+      }
+    }
+    collect(true);
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (stopping()) r.frames = sent;   // interrupted: report what was sent
+    r.lost = r.frames - r.answered;
+    r.correct = labels.empty() ? -1 : correct;
+    r.images_per_s = r.seconds > 0 ? r.answered / r.seconds : 0;
+    r.latency_p50_ms = percentile(latencies, 0.5);
+    r.latency_p99_ms = percentile(latencies, 0.99);
+    return r;
+  }
+
+  void stop_nodes_and_collect(SwarmResult& r) {
+    std::vector<Device*> nodes;
+    for (auto& role : roles_) {
+      role.report.peak_rss_bytes = role.device->peak_rss_bytes();
+      nodes.push_back(role.device);
+    }
+    // Nodes first, while the broker still takes their "offline"; each prints its counters on exit.
+    DeviceSet::stop_together(nodes, 5.0);
+    broker_->stop(2.0);
+    for (auto& role : roles_) {
+      std::istringstream ss(read_text(role.log));
+      for (std::string line; std::getline(ss, line);)
+        if (line.rfind("{\"node\":", 0) == 0) role.report.stats_json = line;
+      r.node_reports.push_back(role.report);
+    }
+  }
+
+  const SwarmOptions& opts_;
+  const std::atomic<bool>* stop_;
+  std::string plan_path_, log_dir_, broker_log_;
+  int port_ = 0;
+  std::vector<Role> roles_;
+  Device* broker_ = nullptr;
+  int lost_reported_ = 0;
+};
+
+}  // namespace
+
+SwarmResult run_local_swarm(const SwarmOptions& opts, const std::atomic<bool>* stop) {
+  Swarm swarm(opts, stop);
+  return swarm.run();
+}
+
+std::string swarm_result_json(const SwarmResult& r, bool details) {
+  using json = nlohmann::ordered_json;
+  json j;
+  j["frames"] = r.frames;
+  j["correct"] = r.correct < 0 ? json(nullptr) : json(r.correct);
+  j["accuracy"] = r.correct < 0 || r.frames == 0 ? json(nullptr) : json(static_cast<double>(r.correct) / r.frames);
+  j["images_per_s"] = std::round(r.images_per_s * 100) / 100;
+  j["lost"] = r.lost;
+  j["nodes"] = r.nodes;
+  j["model"] = r.model;
+  j["seconds"] = std::round(r.seconds * 1000) / 1000;
+  j["latency_ms_p50"] = std::round(r.latency_p50_ms * 100) / 100;
+  j["latency_ms_p99"] = std::round(r.latency_p99_ms * 100) / 100;
+  if (details) {
+    json nodes = json::array();
+    for (const auto& n : r.node_reports) {
+      json e = {{"id", n.id}, {"stage", n.stage}, {"shard", n.shard}, {"replica", n.replica}};
+      if (n.cpu_quota > 0) e["cpu_quota"] = n.cpu_quota;
+      if (n.memory_limit_mb > 0) e["memory_mb"] = n.memory_limit_mb;
+      e["peak_rss_mb"] = n.peak_rss_bytes < 0 ? json(nullptr) : json(std::round(n.peak_rss_bytes / 1048576.0 * 10) / 10);
+      const json stats = json::parse(n.stats_json, nullptr, false);
+      if (!stats.is_discarded())
+        for (auto it = stats.begin(); it != stats.end(); ++it)
+          if (it.key() != "node") e[it.key()] = it.value();
+      nodes.push_back(std::move(e));
+    }
+    j["per_node"] = std::move(nodes);
+  }
+  return j.dump();
+}
+
+}  // namespace dnn
