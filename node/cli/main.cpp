@@ -12,6 +12,8 @@ int cmd_bench(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_plan(int argc, char** argv);
+int cmd_node(int argc, char** argv);
+int cmd_infer(int argc, char** argv);
 }  // namespace dnn::cli
 
 namespace {
@@ -28,6 +30,8 @@ const Subcommand kSubcommands[] = {
     {"convert", dnn::cli::cmd_convert, "write a model as .dnns, the format devices load slices of"},
     {"inspect", dnn::cli::cmd_inspect, "per layer: shape, params, weight bytes, MACs, bytes a cut sends"},
     {"plan", dnn::cli::cmd_plan, "propose a deployment plan for N devices (JSON)"},
+    {"node", dnn::cli::cmd_node, "run one device of a swarm: its slice of the model, over MQTT"},
+    {"infer", dnn::cli::cmd_infer, "send frames to a swarm, collect results, print latency and throughput"},
 };
 
 void usage(std::ostream& o) {
