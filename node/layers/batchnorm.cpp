@@ -1,8 +1,12 @@
 // BatchNormalization in inference form, for the ones the importer could not fold into a preceding
 // Conv (e.g. paddle2onnx graphs, or a BN after a pooling layer): y = x * a[c] + b[c] with
 // a = scale / sqrt(var + eps), b = bias - mean * a, precomputed at load. Channels are dimension 1.
+// Honours the fusion attributes (dnn.activation, ...) like Conv, so a pre-activation block's
+// BN -> Relu (DenseNet) can run as one pass if the importer fuses it.
 #include <cmath>
+#include <limits>
 
+#include "kernels/activation.h"
 #include "layers/common.h"
 
 namespace dnn {
@@ -22,6 +26,10 @@ class BatchNorm : public Layer {
       if (!float_operand(node, consts, names[i], i, p[i]) || (i > 1 && p[i].size() != p[1].size()))
         throw ModelError(std::string("input '") + names[i] + "' must be a constant with one value per channel");
     }
+    act_ = kernels::make_activation(node.attrs.s("dnn.activation", ""),
+                                    node.attrs.f("dnn.act_min", std::numeric_limits<float>::lowest()),
+                                    node.attrs.f("dnn.act_max", std::numeric_limits<float>::max()),
+                                    node.attrs.f("dnn.act_alpha", 0.01f));
     const float eps = node.attrs.f("epsilon", 1e-5f);
     mul_.resize(p[1].size());
     add_.resize(p[1].size());
@@ -51,6 +59,7 @@ class BatchNorm : public Layer {
                         const float* xp = x + p * plane;
                         float* yp = y + p * plane;
                         for (int64_t i = 0; i < plane; ++i) yp[i] = xp[i] * a + b;
+                        if (act_.kind != kernels::ActKind::None) kernels::finish_row(yp, plane, 0.f, nullptr, act_);
                       }
                     });
     return {out};
@@ -61,6 +70,7 @@ class BatchNorm : public Layer {
 
  private:
   std::vector<float> mul_, add_;
+  kernels::Activation act_;
 };
 
 }  // namespace

@@ -24,6 +24,21 @@ TEST(BatchNorm, NormalisesEachChannelOfABatch) {
   }
 }
 
+TEST(BatchNorm, AppliesAFusedActivation) {
+  Tensor x = random_tensor({2, 3, 4, 4}, 6);
+  Tensor one = Tensor::from_f32({3}, {1.f, 1.f, 1.f}), zero({3});
+  Attrs a;
+  a.set("epsilon", 0.f);
+  a.set("dnn.activation", std::string("Clip"));
+  a.set("dnn.act_min", 0.f);
+  a.set("dnn.act_max", 1.f);
+  Tensor y = run_layer(make_node("BatchNormalization", 5, a), {nullptr, &one, &zero, &zero, &one},
+                       {&x, nullptr, nullptr, nullptr, nullptr})[0];
+  Tensor ref(x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) ref.f32()[i] = std::min(std::max(x.f32()[i], 0.f), 1.f);
+  expect_close(y, ref);
+}
+
 TEST(BatchNorm, RunTimeStatisticsAndWrongChannelsAreRefused) {
   Tensor p = random_tensor({4}, 1);
   Node n = make_node("BatchNormalization", 5);
