@@ -5,10 +5,12 @@
 #include <cmath>
 #include <optional>
 
+#include "core/npy.h"
 #include "engine/executor.h"
 #include "format/dnns.h"
 #include "format/shard.h"
 #include "format/test_graphs.h"
+#include "onnx/onnx_import.h"
 
 namespace dnn {
 namespace {
@@ -145,6 +147,74 @@ TEST_F(ShardedRun, PipelineStagesAndAShardedStageMatchTheWholeModel) {
   for (int i = 0; i < 2; ++i) parts.push_back(run(stage(2, 4, ShardSpec{"fc", SplitAxis::InputColumns, i, 2}), {{"p", p}}).at(0));
   Tensor h = join_shards(parts, SplitAxis::InputColumns, fused_activation(g.nodes[3]));
   expect_close(run(stage(4, 5), {{"h", h}}).at(0), ref, "3 stages");
+}
+
+// A real model, imported (so with the importer's fused activations and residuals) and written as
+// .dnns: each picked Conv or Gemm layer in turn is sharded 3 ways on every axis that applies, between
+// a stage before it and a stage after it, all loaded from the file. Returns how many cases ran.
+int check_sharded_model(const std::string& onnx, const std::string& dnns, const Tensor& x, const Tensor& ref,
+                        bool (*pick)(const Node&)) {
+  const Graph g = import_onnx(onnx);
+  write_dnns(g, dnns);
+  const Tensor whole = run(g, {{g.inputs[0].name, x}}).at(0);
+  expect_close(whole, ref, "whole model");
+
+  // Runs a range of the file on the values computed so far; returns its outputs by name.
+  auto run_range = [&](const std::map<std::string, Tensor>& values, size_t begin, size_t end,
+                       std::optional<ShardSpec> shard = std::nullopt) {
+    LoadSpec ls;
+    ls.node_begin = begin;
+    ls.node_end = end;
+    ls.shard = shard;
+    Graph part = read_dnns(dnns, ls);
+    std::vector<Tensor> out = run(part, values);
+    std::map<std::string, Tensor> produced;
+    for (size_t i = 0; i < part.outputs.size(); ++i) produced[part.outputs[i].name] = out[i];
+    return produced;
+  };
+
+  int checked = 0;
+  for (size_t s = 0; s < g.nodes.size(); ++s) {
+    const Node& node = g.nodes[s];
+    if (!pick(node)) continue;
+    std::vector<SplitAxis> axes;
+    if (node.op == "Conv") axes = {SplitAxis::OutputChannels};
+    if (node.op == "Gemm") axes = {SplitAxis::OutputRows, SplitAxis::InputColumns};
+    for (SplitAxis axis : axes) {
+      SCOPED_TRACE(node.name + " " + to_string(axis));
+      std::map<std::string, Tensor> values{{g.inputs[0].name, x}};
+      if (s > 0)
+        for (auto& kv : run_range(values, 0, s)) values[kv.first] = kv.second;
+      std::vector<Tensor> parts;
+      for (int i = 0; i < 3; ++i) parts.push_back(run_range(values, s, s + 1, ShardSpec{node.name, axis, i, 3}).at(node.outputs[0]));
+      values[node.outputs[0]] = join_shards(parts, axis, fused_activation(node));
+      Tensor y = s + 1 < g.nodes.size() ? run_range(values, s + 1, g.nodes.size()).at(g.outputs[0].name)
+                                        : values.at(g.outputs[0].name);
+      expect_close(y, whole, "sharded");
+      ++checked;
+    }
+  }
+  return checked;
+}
+
+const std::string kFixtures = std::string(DNN_SHARED_DIR) + "/fixtures/";
+
+TEST_F(ShardedRun, LeNet5WithAnyLayerShardedMatchesTheReference) {
+  const std::string dir = kFixtures + "lenet5_mnist/";
+  int checked = check_sharded_model(dir + "lenet5_mnist_dyn.onnx", path("lenet.dnns"), read_npy(dir + "test_inputs_100.npy"),
+                                    read_npy(dir + "ref_logits_100.npy"), [](const Node& n) { return true; });
+  EXPECT_EQ(checked, 2 + 3 * 2);  // 2 convolutions, 3 fully-connected layers
+}
+
+// ResNet18's convolutions that carry a fused residual (cut to the shard's channels by a Slice), and fc.
+TEST_F(ShardedRun, ResNet18ResidualConvolutionsShardedMatchTheReference) {
+  const std::string dir = kFixtures + "resnet18/";
+  int checked = check_sharded_model(dir + "resnet18.onnx", path("resnet18.dnns"), read_npy(dir + "input.npy"),
+                                    read_npy(dir + "ref_output.npy"), [](const Node& n) {
+                                      return (n.op == "Conv" && n.inputs.size() > 3 && n.name.find("layer4") != std::string::npos) ||
+                                             n.op == "Gemm";
+                                    });
+  EXPECT_EQ(checked, 2 + 2);  // layer4's two residual convolutions, fc on both axes
 }
 
 }  // namespace
