@@ -61,7 +61,8 @@ class ShardBuilder {
       : plan_(plan), constants_(constants), spec_(spec),
         suffix_("/shard" + std::to_string(spec.index) + "of" + std::to_string(spec.count)) {}
 
-  void apply() {
+  // Returns the rows of the split extent the shard computes.
+  SplitRange apply() {
     Node node = plan_.graph.nodes.back();
     plan_.graph.nodes.pop_back();
     const std::string where = "node '" + node.name + "' (" + node.op + ")";
@@ -96,6 +97,7 @@ class ShardBuilder {
         break;
     }
     plan_.graph.nodes.push_back(std::move(node));
+    return r;
   }
 
  private:
@@ -170,6 +172,7 @@ SlicePlan plan_slice(const Graph& structure, const std::map<std::string, Constan
   Graph& g = plan.graph;
   g.name = structure.name;
   g.nodes.assign(structure.nodes.begin() + begin, structure.nodes.begin() + end);
+  SplitRange shard_rows;
   if (spec.shard) {
     const ShardSpec& s = *spec.shard;
     if (g.nodes.empty() || g.nodes.back().name != s.node) {
@@ -180,7 +183,7 @@ SlicePlan plan_slice(const Graph& structure, const std::map<std::string, Constan
                        std::to_string(begin) + ", " + std::to_string(end) + "), which ends with node '" +
                        g.nodes.back().name + "'");
     }
-    ShardBuilder(plan, constants, s).apply();
+    shard_rows = ShardBuilder(plan, constants, s).apply();
   }
 
   // Every other constant the nodes use is read whole, in order of first use; a whole-model load
@@ -205,11 +208,8 @@ SlicePlan plan_slice(const Graph& structure, const std::map<std::string, Constan
   g.outputs = end == n ? structure.outputs : with_declared_shapes(live_values_at(structure, end), structure);
   if (spec.shard && spec.shard->axis != SplitAxis::InputColumns) {
     // A row or channel shard's output is narrower than the layer's along axis 1.
-    const Node& original = structure.nodes[end - 1];
-    const int64_t width = split_range(shard_extent(original, constants, spec.shard->axis), spec.shard->index,
-                                      spec.shard->count, "").size();
     for (auto& o : g.outputs)
-      if (o.name == original.outputs.at(0) && o.shape.size() >= 2) o.shape[1] = width;
+      if (o.name == g.nodes.back().outputs.at(0) && o.shape.size() >= 2) o.shape[1] = shard_rows.size();
   }
   if (begin == 0) {
     g.inputs = structure.inputs;
