@@ -68,7 +68,12 @@ std::vector<SplitRange> shard_ranges(const Graph& g, const ShardSpec& spec) {
 Graph slice_graph(const Graph& full, const LoadSpec& spec) {
   SlicePlan plan = plan_slice(full, constant_infos(full), spec);
   for (auto& rd : plan.reads) {
-    const auto* src = static_cast<const uint8_t*>(full.constants.at(rd.source).raw());
+    const Tensor& source = full.constants.at(rd.source);
+    if (rd.axis < 0) {  // a whole constant: share its storage, copy nothing
+      plan.graph.constants[rd.name] = source;
+      continue;
+    }
+    const auto* src = static_cast<const uint8_t*>(source.raw());
     plan.graph.constants[rd.name] = read_constant(rd, [src](uint64_t offset, uint64_t length, void* dst) {
       std::memcpy(dst, src + offset, length);
     });

@@ -74,7 +74,8 @@ SplitRange split_range(int64_t extent, int index, int count, const std::string& 
 int64_t split_extent(const Graph& g, const ShardSpec& spec);
 std::vector<SplitRange> shard_ranges(const Graph& g, const ShardSpec& spec);
 
-// In-memory equivalent of read_dnns(path, spec): see the top of this file.
+// In-memory equivalent of read_dnns(path, spec): see the top of this file. Whole constants share
+// storage with `full`'s; only sliced ones are copied.
 Graph slice_graph(const Graph& full, const LoadSpec& spec);
 // The one-node graph of a shard: slice_graph over the range [node, node+1) with `spec`.
 Graph shard_graph(const Graph& full, const ShardSpec& spec);
