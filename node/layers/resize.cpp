@@ -1,9 +1,10 @@
-// Upsample and Resize, nearest-neighbour only (the mode CNN classifiers and FPN-style heads use).
-// Output size from `sizes`, else from `scales` (attributes in the canonical graph, or constant inputs:
-// Upsample takes scales as input 1, Resize-11+ roi, scales, sizes as inputs 1-3). Each output
-// dimension maps to a source index per coordinate_transformation_mode and nearest_mode (defaults:
-// Upsample asymmetric/floor, Resize the opset-11 half_pixel/round_prefer_floor, so an opset-10
-// Resize must carry asymmetric/floor as attributes); one gather builds the output.
+// Upsample and Resize, modes nearest and linear (N-linear: bilinear for images). Output size from
+// `sizes`, else from `scales` (attributes in the canonical graph, or constant inputs: Upsample takes
+// scales as input 1, Resize-11+ roi, scales, sizes as inputs 1-3). Each output coordinate maps back
+// to the input per coordinate_transformation_mode (defaults: Upsample asymmetric/floor, Resize the
+// opset-11 half_pixel/round_prefer_floor, so an opset-10 Resize must carry asymmetric/floor as
+// attributes). Nearest: one gather through per-dimension index maps. Linear: separable, one pass per
+// resized dimension blending the two neighbours (indices clamped to the edge, as ONNX does).
 #include <cmath>
 #include <set>
 
@@ -17,8 +18,9 @@ class Resize : public Layer {
   void load(const Node& node, const std::vector<const Tensor*>& consts) override {
     require_activation(node, consts, 0);
     const bool upsample = node.op == "Upsample";
-    if (node.attrs.s("mode", "nearest") != "nearest")
-      throw ModelError("mode '" + node.attrs.s("mode", "") + "' is not supported (nearest only)");
+    mode_ = node.attrs.s("mode", "nearest");
+    if (mode_ != "nearest" && mode_ != "linear")
+      throw ModelError("mode '" + mode_ + "' is not supported (nearest and linear only)");
     coord_ = node.attrs.s("coordinate_transformation_mode", upsample ? "asymmetric" : "half_pixel");
     nearest_ = node.attrs.s("nearest_mode", upsample ? "floor" : "round_prefer_floor");
     static const std::set<std::string> coords = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
@@ -47,31 +49,71 @@ class Resize : public Layer {
 
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
     const Shape& s = in[0]->shape();
-    Tensor out(output_shapes({s})[0]);
+    const Shape out_shape = output_shapes({s})[0];
+    if (mode_ == "linear") return {linear(*in[0], out_shape)};
+    Tensor out(out_shape);
     std::vector<std::vector<int64_t>> maps(s.size());
-    for (size_t d = 0; d < s.size(); ++d) {
-      const int64_t n_out = out.shape()[d];
-      // With sizes given, the effective scale is out/in (ONNX).
-      const double scale = sizes_.empty() ? scales_[d] : static_cast<double>(n_out) / s[d];
-      for (int64_t o = 0; o < n_out; ++o) maps[d].push_back(source(o, scale, s[d], n_out));
-    }
+    for (size_t d = 0; d < s.size(); ++d)
+      for (int64_t o = 0; o < out_shape[d]; ++o) maps[d].push_back(nearest(coordinate(o, d, s[d], out_shape[d]), s[d]));
     gather_by_maps(in[0]->f32(), s, maps, 0.f, out.f32());
     return {out};
   }
 
  private:
-  int64_t source(int64_t o, double scale, int64_t n_in, int64_t n_out) const {
+  // Resizes one dimension at a time; each pass blends the two neighbouring input slices.
+  Tensor linear(const Tensor& x, const Shape& out_shape) const {
+    Tensor cur = x;
+    for (size_t d = 0; d < out_shape.size(); ++d) {
+      const Shape& s = cur.shape();
+      const int64_t n_in = s[d], n_out = out_shape[d];
+      std::vector<int64_t> lo(n_out), hi(n_out);
+      std::vector<float> w(n_out);
+      bool identity = n_in == n_out;
+      for (int64_t o = 0; o < n_out; ++o) {
+        const double c = std::clamp(coordinate(o, d, n_in, n_out), 0.0, static_cast<double>(n_in - 1));
+        lo[o] = static_cast<int64_t>(std::floor(c));
+        hi[o] = std::min(lo[o] + 1, n_in - 1);
+        w[o] = static_cast<float>(c - lo[o]);
+        identity &= lo[o] == o && w[o] == 0.f;
+      }
+      if (identity) continue;
+      Shape next_shape = s;
+      next_shape[d] = n_out;
+      Tensor next(next_shape);
+      const int64_t outer = numel(Shape(s.begin(), s.begin() + d)), inner = numel(Shape(s.begin() + d + 1, s.end()));
+      const float* src = cur.f32();
+      float* dst = next.f32();
+      for (int64_t a = 0; a < outer; ++a)
+        for (int64_t o = 0; o < n_out; ++o, dst += inner) {
+          const float *p = src + (a * n_in + lo[o]) * inner, *q = src + (a * n_in + hi[o]) * inner;
+          const float wq = w[o], wp = 1.f - wq;
+          for (int64_t i = 0; i < inner; ++i) dst[i] = p[i] * wp + q[i] * wq;
+        }
+      cur = next;
+    }
+    return cur.raw() == x.raw() ? x.clone() : cur;
+  }
+
+  // The input coordinate output position o of dimension d maps to.
+  double coordinate(int64_t o, size_t d, int64_t n_in, int64_t n_out) const {
+    // With sizes given, the effective scale is out/in (ONNX).
+    const double scale = sizes_.empty() ? scales_[d] : static_cast<double>(n_out) / n_in;
+    const double resized = n_in * scale;  // ONNX: not rounded to the output size
     double x;
     if (coord_ == "half_pixel")
       x = (o + 0.5) / scale - 0.5;
     else if (coord_ == "pytorch_half_pixel")
-      x = n_out > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
+      x = resized > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
     else if (coord_ == "align_corners")
-      x = n_out > 1 ? o * static_cast<double>(n_in - 1) / (n_out - 1) : 0.0;
+      x = resized > 1 ? o * (n_in - 1) / (resized - 1) : 0.0;
     else if (coord_ == "tf_half_pixel_for_nn")
       x = (o + 0.5) / scale;
     else  // asymmetric
       x = o / scale;
+    return x;
+  }
+
+  int64_t nearest(double x, int64_t n_in) const {
     int64_t i;
     if (nearest_ == "floor")
       i = static_cast<int64_t>(std::floor(x));
@@ -84,7 +126,7 @@ class Resize : public Layer {
     return std::clamp<int64_t>(i, 0, n_in - 1);
   }
 
-  std::string coord_, nearest_;
+  std::string mode_, coord_, nearest_;
   std::vector<float> scales_;
   std::vector<int64_t> sizes_;
 };

@@ -35,9 +35,30 @@ TEST(Resize, SizesOverrideScales) {
   EXPECT_EQ(x.f32()[2 * 4 + 2], y.f32()[3]);
 }
 
-TEST(Resize, LinearModeIsAModelError) {
+TEST(Resize, BilinearAlignCornersOnABatch) {
+  // Each 2x2 plane [[a, b], [c, d]] grows to 3x3 with the midpoints averaged.
+  Tensor x = random_tensor({2, 3, 2, 2}, 3);
   Attrs a;
   a.set("mode", std::string("linear"));
+  a.set("coordinate_transformation_mode", std::string("align_corners"));
+  a.set("sizes", std::vector<int64_t>{2, 3, 3, 3});
+  Tensor y = run_unary(make_node("Resize", 1, a), x);
+  Tensor ref({2, 3, 3, 3});
+  for (int64_t p = 0; p < 6; ++p) {
+    const float* v = x.f32() + p * 4;
+    const float top[3] = {v[0], (v[0] + v[1]) / 2, v[1]}, bottom[3] = {v[2], (v[2] + v[3]) / 2, v[3]};
+    for (int j = 0; j < 3; ++j) {
+      ref.f32()[p * 9 + j] = top[j];
+      ref.f32()[p * 9 + 3 + j] = (top[j] + bottom[j]) / 2;
+      ref.f32()[p * 9 + 6 + j] = bottom[j];
+    }
+  }
+  expect_close(y, ref);
+}
+
+TEST(Resize, CubicModeIsAModelError) {
+  Attrs a;
+  a.set("mode", std::string("cubic"));
   a.set("scales", std::vector<float>{1.f, 1.f, 2.f, 2.f});
   EXPECT_THROW(make_layer(make_node("Resize", 1, a), {nullptr}), ModelError);
 }
