@@ -27,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::source;
 
-struct Run {
+struct CliRun {
   int code = -1;
   std::string out, err;
   nlohmann::json result() const {
@@ -53,10 +53,10 @@ std::string slurp(const std::string& path) {
 }
 
 // Runs dnnswarm with stdout and stderr kept apart.
-Run dnnswarm(const std::string& args) {
+CliRun dnnswarm(const std::string& args) {
   const std::string out = scratch("stdout"), err = scratch("stderr");
   const int status = std::system((std::string(DNN_BINARY) + " " + args + " >" + out + " 2>" + err).c_str());
-  return Run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
 
 // Top-1 correct answers of one process running the whole model on the first `n` digits.
@@ -101,7 +101,7 @@ std::string write_plan(const std::string& name, const std::string& stages) {
 }
 
 TEST(LocalSwarm, DefaultSwarmAnswersEveryFrameLikeOneProcess) {
-  const Run run = dnnswarm("swarm --frames 200");
+  const CliRun run = dnnswarm("swarm --frames 200");
   ASSERT_EQ(run.code, 0) << run.err;
   const auto r = run.result();
   ASSERT_FALSE(r.is_discarded()) << "no JSON line on stdout:\n" << run.out << run.err;
@@ -116,7 +116,7 @@ TEST(LocalSwarm, DefaultSwarmAnswersEveryFrameLikeOneProcess) {
 
 TEST(LocalSwarm, EmulatedDevicesServeEveryFrame) {
   if (!emulation_unavailable_reason(DeviceLimits{0.3, 256, true, 50}).empty()) GTEST_SKIP() << "needs root and cgroup v1";
-  const Run run = dnnswarm("swarm --frames 100 --devices-cpu 0.3 --device-memory-mb 256 --netns --rate-mbit 50 --details");
+  const CliRun run = dnnswarm("swarm --frames 100 --devices-cpu 0.3 --device-memory-mb 256 --netns --rate-mbit 50 --details");
   ASSERT_EQ(run.code, 0) << run.err;
   const auto r = run.result();
   EXPECT_EQ(r["lost"], 0);
@@ -131,7 +131,7 @@ TEST(LocalSwarm, EmulatedDevicesServeEveryFrame) {
 TEST(LocalSwarm, NodeWhoseSliceDoesNotFitItsDeviceIsReportedAndAllIsTornDown) {
   // 16 MB cannot hold even the runtime: the node refuses (or the kernel kills it) and the run ends.
   const std::string plan = write_plan("tiny.json", R"([{"name": "all", "begin": 0, "end": 8, "memory_mb": 16}])");
-  const Run run = dnnswarm("swarm --plan " + plan + " --input " + source("models/lenet5/test_inputs_all.npy") +
+  const CliRun run = dnnswarm("swarm --plan " + plan + " --input " + source("models/lenet5/test_inputs_all.npy") +
                            " --frames 10");
   EXPECT_NE(run.code, 0);
   EXPECT_NE(run.err.find("node 'all-r0'"), std::string::npos) << run.err;
@@ -140,7 +140,7 @@ TEST(LocalSwarm, NodeWhoseSliceDoesNotFitItsDeviceIsReportedAndAllIsTornDown) {
 
 TEST(LocalSwarm, BadPlanIsRefusedBeforeAnythingStarts) {
   const std::string plan = write_plan("gap.json", R"([{"name": "a", "begin": 0, "end": 2}, {"name": "b", "begin": 3, "end": 8}])");
-  const Run run = dnnswarm("swarm --plan " + plan + " --input " + source("models/lenet5/test_inputs_all.npy"));
+  const CliRun run = dnnswarm("swarm --plan " + plan + " --input " + source("models/lenet5/test_inputs_all.npy"));
   EXPECT_EQ(run.code, 1);
   EXPECT_NE(run.err.find("stage 1 ('b'): gap: nodes [2, 3) belong to no stage"), std::string::npos) << run.err;
   EXPECT_EQ(run.err.find("nodes online"), std::string::npos) << "started nodes for a bad plan";
