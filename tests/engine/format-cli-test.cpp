@@ -1,14 +1,14 @@
 // `dnnswarm inspect` against the per-layer planning data measured in PyTorch (../shared/fixtures/
 // layers_*.csv), and `dnnswarm convert`: the .dnns it writes is the imported graph, byte for byte.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/npy.h"
+#include "format/child_process.h"
 #include "format/dnns.h"
 #include "format/test_graphs.h"
 #include "onnx/onnx_import.h"
@@ -18,26 +18,8 @@ namespace {
 
 const std::string kFixtures = std::string(DNN_SHARED_DIR) + "/fixtures/";
 
-struct Command {
-  int status;
-  std::string out;
-};
-
-Command run_binary(const std::string& args) {
-  const std::string cmd = std::string(DNN_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  Command r{-1, ""};
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
 std::vector<nlohmann::json> inspect_json(const std::string& model) {
-  Command c = run_binary("inspect --json --model " + model);
+  testing::Command c = testing::run_dnnswarm("inspect --json --model " + model);
   EXPECT_EQ(c.status, 0) << c.out;
   std::vector<nlohmann::json> rows;
   std::istringstream lines(c.out);
@@ -122,15 +104,24 @@ TEST(Inspect, MobileNetV2MatchesTheCsv) {
   check_against_csv(kFixtures + "mobilenet_v2/mobilenet_v2.onnx", kFixtures + "layers_mobilenet_v2.csv", true, false);
 }
 
+// AlexNet and VGG16 are too large to ship: set DNN_MODELS_DIR to the folder
+// `../shared/tools/make_models.py --out DIR` wrote to check them too.
+TEST(Inspect, AlexNetAndVgg16MatchTheCsvWhenGenerated) {
+  const char* dir = std::getenv("DNN_MODELS_DIR");
+  if (!dir) GTEST_SKIP() << "set DNN_MODELS_DIR to the output folder of make_models.py";
+  check_against_csv(std::string(dir) + "/bench/alexnet/alexnet.onnx", kFixtures + "layers_alexnet.csv", false, true);
+  check_against_csv(std::string(dir) + "/large/vgg16/vgg16.onnx", kFixtures + "layers_vgg16.csv", false, true);
+}
+
 TEST(Inspect, TableAndErrors) {
-  Command c = run_binary("inspect --model " + kFixtures + "lenet5_mnist/lenet5_mnist_b1.onnx");
+  testing::Command c = testing::run_dnnswarm("inspect --model " + kFixtures + "lenet5_mnist/lenet5_mnist_b1.onnx");
   EXPECT_EQ(c.status, 0);
   EXPECT_NE(c.out.find("/fc1/Gemm"), std::string::npos) << c.out;
   EXPECT_NE(c.out.find("total"), std::string::npos);
-  c = run_binary("inspect --help");
+  c = testing::run_dnnswarm("inspect --help");
   EXPECT_EQ(c.status, 0);
   EXPECT_NE(c.out.find("--json"), std::string::npos);
-  c = run_binary("inspect --model /nonexistent.onnx");
+  c = testing::run_dnnswarm("inspect --model /nonexistent.onnx");
   EXPECT_NE(c.status, 0);
   EXPECT_NE(c.out.find("/nonexistent.onnx"), std::string::npos) << c.out;
 }
@@ -139,7 +130,7 @@ class Convert : public testing::TempDir {};
 
 TEST_F(Convert, WritesTheImportedGraphAndRunsTheSame) {
   const std::string onnx = kFixtures + "lenet5_mnist/lenet5_mnist_dyn.onnx";
-  Command c = run_binary("convert --model " + onnx + " --output " + path("lenet.dnns"));
+  testing::Command c = testing::run_dnnswarm("convert --model " + onnx + " --output " + path("lenet.dnns"));
   ASSERT_EQ(c.status, 0) << c.out;
 
   const Graph imported = import_onnx(onnx);
@@ -156,8 +147,8 @@ TEST_F(Convert, WritesTheImportedGraphAndRunsTheSame) {
 
   // Both files give the same logits for the same digits, and the same inspect rows.
   const std::string x = kFixtures + "lenet5_mnist/test_inputs_100.npy";
-  ASSERT_EQ(run_binary("run --model " + onnx + " --input " + x + " --output " + path("a.npy")).status, 0);
-  ASSERT_EQ(run_binary("run --model " + path("lenet.dnns") + " --input " + x + " --output " + path("b.npy")).status, 0);
+  ASSERT_EQ(testing::run_dnnswarm("run --model " + onnx + " --input " + x + " --output " + path("a.npy")).status, 0);
+  ASSERT_EQ(testing::run_dnnswarm("run --model " + path("lenet.dnns") + " --input " + x + " --output " + path("b.npy")).status, 0);
   testing::expect_same_bytes(read_npy(path("a.npy")), read_npy(path("b.npy")), "logits");
   auto from_onnx = inspect_json(onnx), from_dnns = inspect_json(path("lenet.dnns"));
   ASSERT_EQ(from_onnx.size(), from_dnns.size());
@@ -166,11 +157,11 @@ TEST_F(Convert, WritesTheImportedGraphAndRunsTheSame) {
 
 TEST_F(Convert, RefusesABrokenModelWithItsName) {
   std::ofstream(path("broken.onnx")) << "this is not a protobuf";
-  Command c = run_binary("convert --model " + path("broken.onnx") + " --output " + path("out.dnns"));
+  testing::Command c = testing::run_dnnswarm("convert --model " + path("broken.onnx") + " --output " + path("out.dnns"));
   EXPECT_NE(c.status, 0);
   EXPECT_NE(c.out.find("broken.onnx"), std::string::npos) << c.out;
   EXPECT_FALSE(std::ifstream(path("out.dnns")).good());
-  c = run_binary("convert --model " + path("broken.onnx"));  // --output missing
+  c = testing::run_dnnswarm("convert --model " + path("broken.onnx"));  // --output missing
   EXPECT_EQ(c.status, 2) << c.out;
 }
 
