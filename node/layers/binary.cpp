@@ -1,4 +1,4 @@
-// Add, Sub, Mul, Div with NumPy broadcasting. Either operand may be a constant given at load (a bias,
+// Add, Sub, Mul, Div and PRelu (x < 0 ? x * slope : x) with NumPy broadcasting. Either operand may be a constant given at load (a bias,
 // a scale, a normalisation constant). Shapes are collapsed so the inner loop runs over the longest
 // run that is contiguous in both operands, with each operand either streaming (stride 1) or fixed
 // (stride 0, broadcast): the four inner loops below vectorise.
@@ -7,7 +7,7 @@
 namespace dnn {
 namespace {
 
-enum class Op { Add, Sub, Mul, Div };
+enum class Op { Add, Sub, Mul, Div, PRelu };
 
 Shape broadcast_shapes(const Shape& a, const Shape& b) {
   Shape out(std::max(a.size(), b.size()));
@@ -48,7 +48,7 @@ void run_row(const float* a, int64_t sa, const float* b, int64_t sb, float* y, i
 class Binary : public Layer {
  public:
   void load(const Node& node, const std::vector<const Tensor*>& consts) override {
-    static const std::map<std::string, Op> ops = {{"Add", Op::Add}, {"Sub", Op::Sub}, {"Mul", Op::Mul}, {"Div", Op::Div}};
+    static const std::map<std::string, Op> ops = {{"Add", Op::Add}, {"Sub", Op::Sub}, {"Mul", Op::Mul}, {"Div", Op::Div}, {"PRelu", Op::PRelu}};
     op_ = ops.at(node.op);
     if (node.inputs.size() != 2) throw ModelError("expects 2 inputs, got " + std::to_string(node.inputs.size()));
     for (int i = 0; i < 2; ++i)
@@ -88,6 +88,7 @@ class Binary : public Layer {
           case Op::Sub: run_row(x, sa[r - 1], z, sb[r - 1], y, n, [](float u, float v) { return u - v; }); break;
           case Op::Mul: run_row(x, sa[r - 1], z, sb[r - 1], y, n, [](float u, float v) { return u * v; }); break;
           case Op::Div: run_row(x, sa[r - 1], z, sb[r - 1], y, n, [](float u, float v) { return u / v; }); break;
+          case Op::PRelu: run_row(x, sa[r - 1], z, sb[r - 1], y, n, [](float u, float v) { return u < 0.f ? u * v : u; }); break;
         }
       }
     });

@@ -48,6 +48,7 @@ const std::map<std::string, Factory>& table() {
       {"Sub", make_binary_layer},
       {"Mul", make_binary_layer},
       {"Div", make_binary_layer},
+      {"PRelu", make_binary_layer},
       {"BatchNormalization", make_batchnorm_layer},
       {"MaxPool", make_pool_layer},
       {"AveragePool", make_pool_layer},

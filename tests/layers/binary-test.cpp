@@ -1,4 +1,4 @@
-// Add/Sub/Mul/Div: NumPy broadcasting between run-time and constant operands, against an
+// Add/Sub/Mul/Div/PRelu: NumPy broadcasting between run-time and constant operands, against an
 // index-by-index reference; the conformance cases cover only a few shapes.
 #include "layers/layer_test.h"
 
@@ -44,6 +44,7 @@ TEST(Binary, BroadcastsBothWaysForEveryOp) {
       {"Sub", [](float u, float v) { return u - v; }},
       {"Mul", [](float u, float v) { return u * v; }},
       {"Div", [](float u, float v) { return u / v; }},
+      {"PRelu", [](float u, float v) { return u < 0.f ? u * v : u; }},
   };
   unsigned seed = 1;
   for (auto& c : cases)
