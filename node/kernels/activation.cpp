@@ -48,7 +48,8 @@ void finish_row(float* y, int64_t n, float bias, const float* res, const Activat
     }
     case ActKind::LeakyRelu: {
       const float a = act.alpha;
-      row_loop(y, n, bias, res, [a](float v) { return v < 0.f ? v * a : v; });
+      // max(v,0) + a*min(v,0): the same arithmetic as simd::activate.
+      row_loop(y, n, bias, res, [a](float v) { return std::fma(a, v < 0.f ? v : 0.f, v > 0.f ? v : 0.f); });
       break;
     }
     case ActKind::Sigmoid:
@@ -57,7 +58,7 @@ void finish_row(float* y, int64_t n, float bias, const float* res, const Activat
     case ActKind::HardSwish:
       // ONNX: x * max(0, min(1, x/6 + 1/2))
       row_loop(y, n, bias, res, [](float v) {
-        float g = v * (1.f / 6.f) + 0.5f;
+        float g = std::fma(v, 1.f / 6.f, 0.5f);
         g = g < 0.f ? 0.f : (g > 1.f ? 1.f : g);
         return v * g;
       });

@@ -11,57 +11,53 @@ namespace kernels {
 Im2colPacker::Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p)
     : in_(in), h_(h), w_(w), oh_(p.out_h(h)), ow_(p.out_w(w)), p_(p) {}
 
-void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const {
+void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* d) const {
   const ConvParams& p = p_;
   const int64_t taps = p.kh * p.kw;
-  // A strip's columns are output pixels; split them into runs that stay on one output row, so each
+  // The strip's columns are output pixels; split them into runs that stay on one output row, so each
   // run reads one input row at a fixed stride.
   struct Run {
     int64_t col, len, oy, ox;
   };
   Run runs[kNR];
-  for (int64_t s = 0; s * kNR < nc; ++s) {
-    const int64_t cols = std::min(kNR, nc - s * kNR);
-    int nruns = 0;
-    for (int64_t j = 0, pix = n0 + s * kNR; j < cols;) {
-      const int64_t oy = pix / ow_, ox = pix % ow_, len = std::min(cols - j, ow_ - ox);
-      runs[nruns++] = {j, len, oy, ox};
-      j += len;
-      pix += len;
-    }
-    float* d = dst + s * kc * kNR;
-    int64_t ci = k0 / taps, ky = k0 % taps / p.kw, kx = k0 % p.kw;
-    for (int64_t k = 0; k < kc; ++k, d += kNR) {
-      const float* plane = in_ + ci * h_ * w_;
-      for (int r = 0; r < nruns; ++r) {
-        const Run& run = runs[r];
-        float* o = d + run.col;
-        const int64_t iy = run.oy * p.stride_h - p.pad_t + ky * p.dil_h;
-        if (iy < 0 || iy >= h_) {
-          std::fill(o, o + run.len, 0.f);
-          continue;
-        }
-        const float* src = plane + iy * w_;
-        const int64_t ix0 = run.ox * p.stride_w - p.pad_l + kx * p.dil_w;
-        if (p.stride_w == 1) {
-          const int64_t lo = std::clamp<int64_t>(-ix0, 0, run.len), hi = std::clamp<int64_t>(w_ - ix0, lo, run.len);
-          std::fill(o, o + lo, 0.f);
-          std::memcpy(o + lo, src + ix0 + lo, (hi - lo) * sizeof(float));
-          std::fill(o + hi, o + run.len, 0.f);
-        } else {
-          for (int64_t t = 0; t < run.len; ++t) {
-            const int64_t ix = ix0 + t * p.stride_w;
-            o[t] = ix >= 0 && ix < w_ ? src[ix] : 0.f;
-          }
+  int nruns = 0;
+  for (int64_t j = 0, pix = n; j < cols;) {
+    const int64_t oy = pix / ow_, ox = pix % ow_, len = std::min(cols - j, ow_ - ox);
+    runs[nruns++] = {j, len, oy, ox};
+    j += len;
+    pix += len;
+  }
+  int64_t ci = k0 / taps, ky = k0 % taps / p.kw, kx = k0 % p.kw;
+  for (int64_t k = 0; k < kc; ++k, d += kNR) {
+    const float* plane = in_ + ci * h_ * w_;
+    for (int r = 0; r < nruns; ++r) {
+      const Run& run = runs[r];
+      float* o = d + run.col;
+      const int64_t iy = run.oy * p.stride_h - p.pad_t + ky * p.dil_h;
+      if (iy < 0 || iy >= h_) {
+        std::fill(o, o + run.len, 0.f);
+        continue;
+      }
+      const float* src = plane + iy * w_;
+      const int64_t ix0 = run.ox * p.stride_w - p.pad_l + kx * p.dil_w;
+      if (p.stride_w == 1) {
+        const int64_t lo = std::clamp<int64_t>(-ix0, 0, run.len), hi = std::clamp<int64_t>(w_ - ix0, lo, run.len);
+        std::fill(o, o + lo, 0.f);
+        std::memcpy(o + lo, src + ix0 + lo, (hi - lo) * sizeof(float));
+        std::fill(o + hi, o + run.len, 0.f);
+      } else {
+        for (int64_t t = 0; t < run.len; ++t) {
+          const int64_t ix = ix0 + t * p.stride_w;
+          o[t] = ix >= 0 && ix < w_ ? src[ix] : 0.f;
         }
       }
-      std::fill(d + cols, d + kNR, 0.f);
-      if (++kx == p.kw) {
-        kx = 0;
-        if (++ky == p.kh) {
-          ky = 0;
-          ++ci;
-        }
+    }
+    std::fill(d + cols, d + kNR, 0.f);
+    if (++kx == p.kw) {
+      kx = 0;
+      if (++ky == p.kh) {
+        ky = 0;
+        ++ci;
       }
     }
   }
@@ -98,7 +94,8 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
                           float* out, ThreadPool& pool) const {
   const int64_t G = p_.groups, Cg = p_.in_ch / G, Mg = p_.out_ch / G;
   const int64_t N = p_.out_h(h) * p_.out_w(w);
-  // A 1x1, stride-1, unpadded convolution multiplies by the input itself: no gather needed.
+  // A 1x1, stride-1, unpadded convolution multiplies by the input itself: no gather, and full strips
+  // are read in place (measured faster than packing for every MobileNetV2 / ResNet shape).
   const bool pointwise = p_.kh == 1 && p_.kw == 1 && p_.stride_h == 1 && p_.stride_w == 1 && p_.pad_t == 0 &&
                          p_.pad_l == 0 && p_.pad_b == 0 && p_.pad_r == 0;
   const GemmTiling tiling(Mg, N, pool.size());
@@ -116,7 +113,7 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
       ep.residual = residual ? residual + y_off : nullptr;
       ep.act = act_;
       if (pointwise)
-        gemm_block(packed_[g], MatrixPacker(x, N), m0, m1, n0, n1, out + y_off, N, ep, ws.get());
+        gemm_block(packed_[g], MatrixPacker(x, N, 1, true), m0, m1, n0, n1, out + y_off, N, ep, ws.get());
       else
         gemm_block(packed_[g], Im2colPacker(x, h, w, p_), m0, m1, n0, n1, out + y_off, N, ep, ws.get());
     }

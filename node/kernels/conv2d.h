@@ -30,7 +30,7 @@ class Im2colPacker : public BPacker {
  public:
   // `in` points at the group's first input channel (planes of h x w follow).
   Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p);
-  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const override;
+  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const override;
 
  private:
   const float* in_;

@@ -13,28 +13,42 @@ namespace {
 
 constexpr int64_t kW = simd::kWidth;
 
-// One output row: acc[x] = sum_t weight[t] * rows[t][x] for x in [0, n) (n rounded up to vectors;
-// rows have slack for that). TAPS > 0 fixes the tap count at compile time so the weight vectors
-// stay in registers; TAPS == 0 handles any kernel size.
+// One channel: y[oy][x] = act(sum_t weight[t] * plane[tap_off[t] + oy * row_step + x] + bias + res).
+// TAPS > 0 fixes the tap count at compile time so the weight vectors stay in registers; TAPS == 0
+// handles any kernel size.
 template <int TAPS>
-void row_kernel(const float* const* rows, const float* weight, int taps, int64_t n, float* acc) {
+void channel_kernel(const float* plane, const int64_t* tap_off, int taps, int64_t row_step, const float* weight,
+                    float bias, const float* res, float* y, int64_t oh, int64_t ow, const Activation& act) {
   using namespace simd;
   const int T = TAPS > 0 ? TAPS : taps;
-  if (TAPS > 0) {
-    Vec wv[TAPS > 0 ? TAPS : 1];
+  Vec wv[TAPS > 0 ? TAPS : 1];
+  if (TAPS > 0)
     for (int t = 0; t < T; ++t) wv[t] = set1(weight[t]);
-    for (int64_t x = 0; x < n; x += kW) {
+  const Vec bv = set1(bias), lo = set1(act.min), hi = set1(act.max), alpha = set1(act.alpha);
+  alignas(64) float tail[kW];
+  for (int64_t oy = 0; oy < oh; ++oy, y += ow, res = res ? res + ow : nullptr) {
+    const float* row = plane + oy * row_step;
+    for (int64_t x = 0; x < ow; x += kW) {
       Vec a = zero();
+      if (TAPS > 0) {
 #pragma GCC unroll 25
-      for (int t = 0; t < TAPS; ++t) a = fma(wv[t], loadu(rows[t] + x), a);
-      storeu(acc + x, a);
+        for (int t = 0; t < TAPS; ++t) a = fma(wv[t], loadu(row + tap_off[t] + x), a);
+      } else {
+        for (int t = 0; t < T; ++t) a = fma(set1(weight[t]), loadu(row + tap_off[t] + x), a);
+      }
+      a = add(a, bv);
+      const int64_t n = std::min(kW, ow - x);
+      if (n == kW) {
+        if (res) a = add(a, loadu(res + x));
+        storeu(y + x, activate(act.kind, a, lo, hi, alpha));
+      } else {
+        std::fill(tail, tail + kW, 0.f);
+        if (res) std::copy(res + x, res + ow, tail);
+        storeu(tail, activate(act.kind, add(a, loadu(tail)), lo, hi, alpha));
+        std::copy(tail, tail + n, y + x);
+      }
     }
-  } else {
-    for (int64_t x = 0; x < n; x += kW) {
-      Vec a = zero();
-      for (int t = 0; t < T; ++t) a = fma(set1(weight[t]), loadu(rows[t] + x), a);
-      storeu(acc + x, a);
-    }
+    if (act.kind == ActKind::Sigmoid) finish_row(y, ow, 0.f, nullptr, act);
   }
 }
 
@@ -48,42 +62,61 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
   const int64_t ph = h + p.pad_t + p.pad_b, pw = w + p.pad_l + p.pad_r;
   // Phase-plane row length: enough for the widest tap offset plus a whole vector of slack.
   const int64_t qw = (pw + s - 1) / s + kW;
-  const int64_t ow_pad = (ow + kW - 1) / kW * kW;
   const int64_t plane_floats = s * ph * qw + kW;
 
+  // Tap t of output row oy reads phase (kx*dw) % s, row oy*sh + ky*dh, from column (kx*dw) / s on.
+  std::vector<int64_t> tap_off(taps);
+  for (int64_t ky = 0, t = 0; ky < p.kh; ++ky)
+    for (int64_t kx = 0; kx < p.kw; ++kx, ++t) {
+      const int64_t col = kx * p.dil_w;
+      tap_off[t] = ((col % s) * ph + ky * p.dil_h) * qw + col / s;
+    }
+
   pool.parallel_for(batch * C, [&](int64_t b, int64_t e) {
-    auto planes = alloc_floats(plane_floats);
-    auto acc = alloc_floats(ow_pad);
-    std::vector<const float*> rows(taps);
+    // Zeroed once: the padding border is the same for every channel, only the data is rewritten.
+    auto planes = alloc_floats(plane_floats), padded_row = alloc_floats(pw + 2 * kW);
+    float* pl = planes.get();
+    float* prow = padded_row.get();
+    std::fill(pl, pl + plane_floats, 0.f);
+    std::fill(prow, prow + pw + 2 * kW, 0.f);
     for (int64_t u = b; u < e; ++u) {
       const int64_t c = u % C;
       const float* x = in + u * h * w;
-      float* y = out + u * oh * ow;
-      const float* res = residual ? residual + u * oh * ow : nullptr;
-      const float* wt = weight + c * taps;
-      // Zero-padded copy of the plane, split into column phases.
-      float* pl = planes.get();
-      std::fill(pl, pl + plane_floats, 0.f);
+      // The plane, split into column phases: padded column px goes to phase px % s, position px / s.
       for (int64_t iy = 0; iy < h; ++iy) {
+        const float* src = x + iy * w;
         const int64_t py = iy + p.pad_t;
-        for (int64_t ix = 0; ix < w; ++ix) {
-          const int64_t px = ix + p.pad_l;
-          pl[((px % s) * ph + py) * qw + px / s] = x[iy * w + ix];
+        if (s == 1) {
+          std::memcpy(pl + py * qw + p.pad_l, src, w * sizeof(float));
+          continue;
+        }
+        if (s == 2) {
+          // Whole vectors: the padded row (zeros around the data) split into even and odd columns.
+          std::memcpy(prow + p.pad_l, src, w * sizeof(float));
+          float* even = pl + py * qw;
+          float* odd = pl + (ph + py) * qw;
+          for (int64_t q = 0; 2 * q < pw; q += kW) {
+            simd::Vec e, o;
+            simd::deinterleave2(prow + 2 * q, e, o);
+            simd::storeu(even + q, e);
+            simd::storeu(odd + q, o);
+          }
+          continue;
+        }
+        for (int64_t phase = 0; phase < s; ++phase) {
+          // First input column landing in this phase, then every s-th one.
+          const int64_t ix0 = ((phase - p.pad_l) % s + s) % s;
+          float* dst = pl + (phase * ph + py) * qw + (ix0 + p.pad_l) / s;
+          for (int64_t ix = ix0; ix < w; ix += s) *dst++ = src[ix];
         }
       }
-      for (int64_t oy = 0; oy < oh; ++oy) {
-        for (int64_t ky = 0, t = 0; ky < p.kh; ++ky)
-          for (int64_t kx = 0; kx < p.kw; ++kx, ++t) {
-            const int64_t col = kx * p.dil_w;
-            rows[t] = pl + ((col % s) * ph + oy * p.stride_h + ky * p.dil_h) * qw + col / s;
-          }
-        float* a = acc.get();
-        if (taps == 9) row_kernel<9>(rows.data(), wt, taps, ow, a);
-        else if (taps == 25) row_kernel<25>(rows.data(), wt, taps, ow, a);
-        else row_kernel<0>(rows.data(), wt, taps, ow, a);
-        std::memcpy(y + oy * ow, a, ow * sizeof(float));
-        finish_row(y + oy * ow, ow, bias[c], res ? res + oy * ow : nullptr, act);
-      }
+      const float* res = residual ? residual + u * oh * ow : nullptr;
+      float* y = out + u * oh * ow;
+      const int64_t step = p.stride_h * qw;
+      const float* wt = weight + c * taps;
+      if (taps == 9) channel_kernel<9>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+      else if (taps == 25) channel_kernel<25>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+      else channel_kernel<0>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
     }
   });
 }

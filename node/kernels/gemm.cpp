@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "kernels/simd.h"
 
@@ -30,27 +31,39 @@ PackedA::PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int
   }
 }
 
-void MatrixPacker::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const {
-  for (int64_t s = 0; s * kNR < nc; ++s) {
-    const int64_t cols = std::min(kNR, nc - s * kNR);
-    float* d = dst + s * kc * kNR;
-    const float* src = src_ + k0 * row_stride_ + (n0 + s * kNR) * col_stride_;
-    for (int64_t k = 0; k < kc; ++k, d += kNR, src += row_stride_) {
-      if (col_stride_ == 1)
-        std::memcpy(d, src, cols * sizeof(float));
-      else
-        for (int64_t j = 0; j < cols; ++j) d[j] = src[j * col_stride_];
-      std::fill(d + cols, d + kNR, 0.f);
-    }
+void MatrixPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const {
+  const float* src = src_ + k0 * row_stride_ + n * col_stride_;
+  for (int64_t k = 0; k < kc; ++k, dst += kNR, src += row_stride_) {
+    if (col_stride_ == 1)
+      std::memcpy(dst, src, cols * sizeof(float));
+    else
+      for (int64_t j = 0; j < cols; ++j) dst[j] = src[j * col_stride_];
+    std::fill(dst + cols, dst + kNR, 0.f);
   }
+}
+
+const float* MatrixPacker::in_place(int64_t k0, int64_t n, int64_t& ldb) const {
+  if (!in_place_ || col_stride_ != 1) return nullptr;
+  ldb = row_stride_;
+  return src_ + k0 * row_stride_ + n;
 }
 
 namespace {
 
 constexpr int kVecs = kNR / simd::kWidth;  // vectors per tile row
 
-// C[MR x NR] (+)= A panel (MR x kc, k-major) * B strip (kc x NR): all MR*NR sums stay in registers.
-void microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// The epilogue of a full tile, applied in registers after its last K block.
+struct TileEpilogue {
+  const float* bias;      // MR values, one per row
+  const float* residual;  // tile origin in the residual (row stride ldc), or null
+  ActKind kind;
+  simd::Vec lo, hi, alpha;
+};
+
+// C[MR x NR] (+)= A panel (MR x kc, k-major) * B strip (kc rows of NR, row stride ldb); every
+// MR*NR sum stays in registers. With `ep`, bias, residual and activation are applied before the store.
+void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+                 const TileEpilogue* ep) {
   using namespace simd;
   Vec acc[kMR][kVecs];
 #pragma GCC unroll 16
@@ -60,7 +73,7 @@ void microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t l
   for (int64_t k = 0; k < kc; ++k) {
     Vec bv[kVecs];
 #pragma GCC unroll 4
-    for (int j = 0; j < kVecs; ++j) bv[j] = load(b + j * kWidth);
+    for (int j = 0; j < kVecs; ++j) bv[j] = loadu(b + j * kWidth);
 #pragma GCC unroll 16
     for (int i = 0; i < kMR; ++i) {
       const Vec av = set1(a[i]);
@@ -68,14 +81,20 @@ void microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t l
       for (int j = 0; j < kVecs; ++j) acc[i][j] = fma(av, bv[j], acc[i][j]);
     }
     a += kMR;
-    b += kNR;
+    b += ldb;
   }
 #pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < kVecs; ++j) {
       float* p = c + i * ldc + j * kWidth;
-      storeu(p, accumulate ? add(loadu(p), acc[i][j]) : acc[i][j]);
+      Vec v = accumulate ? add(loadu(p), acc[i][j]) : acc[i][j];
+      if (ep) {
+        v = add(v, set1(ep->bias[i]));
+        if (ep->residual) v = add(v, loadu(ep->residual + i * ldc + j * kWidth));
+        v = activate(ep->kind, v, ep->lo, ep->hi, ep->alpha);
+      }
+      storeu(p, v);
     }
 }
 
@@ -91,31 +110,50 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
       finish_row(C + m * ldc + n0, n1 - n0, ep.bias ? ep.bias[m] : 0.f,
                  ep.residual ? ep.residual + m * ldc + n0 : nullptr, ep.act);
     }
+  const std::vector<float> no_bias(ep.bias ? 0 : m1, 0.f);
+  const float* bias = ep.bias ? ep.bias : no_bias.data();
+  // Sigmoid has no vector form: full tiles get bias and residual in registers, then finish_row.
+  const bool sigmoid = ep.act.kind == ActKind::Sigmoid;
+  TileEpilogue tile_ep{nullptr, nullptr, ep.act.kind, simd::set1(ep.act.min), simd::set1(ep.act.max),
+                       simd::set1(ep.act.alpha)};
+  const int64_t strips = (n1 - n0 + kNR - 1) / kNR;
+  std::vector<const float*> strip_ptr(strips);
+  std::vector<int64_t> strip_ld(strips);
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
     const int64_t kc = A.block_depth(k0);
     const bool first = k0 == 0, last = k0 + kc >= K;
-    B.pack(k0, kc, n0, n1 - n0, workspace);
+    for (int64_t s = 0; s < strips; ++s) {
+      const int64_t n = n0 + s * kNR, cols = std::min(kNR, n1 - n);
+      strip_ptr[s] = cols == kNR ? B.in_place(k0, n, strip_ld[s]) : nullptr;
+      if (!strip_ptr[s]) {
+        float* dst = workspace + s * kc * kNR;
+        B.pack(k0, kc, n, cols, dst);
+        strip_ptr[s] = dst;
+        strip_ld[s] = kNR;
+      }
+    }
     for (int64_t mb = m0; mb < m1; mb += kMC) {
       const int64_t me = std::min(m1, mb + kMC);
-      for (int64_t n = n0; n < n1; n += kNR) {
-        const float* strip = workspace + (n - n0) / kNR * kc * kNR;
-        const int64_t cols = std::min(kNR, n1 - n);
+      for (int64_t s = 0; s < strips; ++s) {
+        const int64_t n = n0 + s * kNR, cols = std::min(kNR, n1 - n);
         for (int64_t m = mb; m < me; m += kMR) {
           const int64_t rows = std::min(kMR, me - m);
           float* c = C + m * ldc + n;
           if (rows == kMR && cols == kNR) {
-            microkernel(kc, A.panel(k0, m), strip, c, ldc, !first);
-          } else {
-            // Edge tile: full-size product into scratch, then only the valid part into C. Same
-            // arithmetic per element as a full tile, so tile position never changes a result.
-            microkernel(kc, A.panel(k0, m), strip, edge, kNR, false);
-            for (int64_t r = 0; r < rows; ++r)
-              for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = first ? edge[r * kNR + j] : c[r * ldc + j] + edge[r * kNR + j];
+            tile_ep.bias = bias + m;
+            tile_ep.residual = ep.residual ? ep.residual + m * ldc + n : nullptr;
+            microkernel(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s], c, ldc, !first, last ? &tile_ep : nullptr);
+            if (last && sigmoid)
+              for (int64_t r = 0; r < rows; ++r) finish_row(c + r * ldc, cols, 0.f, nullptr, ep.act);
+            continue;
           }
+          // Edge tile: full-size product into scratch, then only the valid part into C.
+          microkernel(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s], edge, kNR, false, nullptr);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = first ? edge[r * kNR + j] : c[r * ldc + j] + edge[r * kNR + j];
           if (last)
             for (int64_t r = 0; r < rows; ++r)
-              finish_row(c + r * ldc, cols, ep.bias ? ep.bias[m + r] : 0.f,
-                         ep.residual ? ep.residual + (m + r) * ldc + n : nullptr, ep.act);
+              finish_row(c + r * ldc, cols, bias[m + r], ep.residual ? ep.residual + (m + r) * ldc + n : nullptr, ep.act);
         }
       }
     }

@@ -48,24 +48,29 @@ class PackedA {
   std::shared_ptr<float> data_;
 };
 
-// Writes rows [k0, k0+kc) x columns [n0, n0+nc) of B into dst as NR-column strips (strip s at
-// dst + s*kc*NR, row-major inside a strip), zero-filling the columns of the last strip past nc.
+// Produces B one strip at a time: rows [k0, k0+kc) x columns [n, n+cols) (cols <= NR) written to
+// dst row-major with NR floats per row, zero-filling columns past cols.
 class BPacker {
  public:
   virtual ~BPacker() = default;
-  virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const = 0;
+  virtual void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const = 0;
+  // A full strip that can be read where it is (rows ldb floats apart), or null: then it is packed.
+  virtual const float* in_place(int64_t k0, int64_t n, int64_t& ldb) const { return nullptr; }
 };
 
-// B given as a matrix in memory: b(k, n) = src[k * row_stride + n * col_stride].
+// B given as a matrix in memory: b(k, n) = src[k * row_stride + n * col_stride]. With in_place, a
+// contiguous B is read directly instead of copied.
 class MatrixPacker : public BPacker {
  public:
-  MatrixPacker(const float* src, int64_t row_stride, int64_t col_stride = 1)
-      : src_(src), row_stride_(row_stride), col_stride_(col_stride) {}
-  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst) const override;
+  MatrixPacker(const float* src, int64_t row_stride, int64_t col_stride = 1, bool in_place = false)
+      : src_(src), row_stride_(row_stride), col_stride_(col_stride), in_place_(in_place) {}
+  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const override;
+  const float* in_place(int64_t k0, int64_t n, int64_t& ldb) const override;
 
  private:
   const float* src_;
   int64_t row_stride_, col_stride_;
+  bool in_place_;
 };
 
 struct Epilogue {

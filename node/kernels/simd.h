@@ -2,6 +2,7 @@
 // AVX-512 (16 lanes), AVX2+FMA (8 lanes), or a plain scalar "vector" the compiler may vectorise
 // itself (NEON on aarch64, or an x86-64 build without AVX2).
 #pragma once
+#include "kernels/activation.h"
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
@@ -21,7 +22,17 @@ inline void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
 inline Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
 // Through memory: GCC 12's _mm512_reduce_add_ps trips -Wuninitialized in its own header.
+// even = p[0], p[2], ..., odd = p[1], p[3], ... over 2 * kWidth floats.
+inline void deinterleave2(const float* p, Vec& even, Vec& odd) {
+  const Vec a = loadu(p), b = loadu(p + 16);
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  even = _mm512_permutex2var_ps(a, ie, b);
+  odd = _mm512_permutex2var_ps(a, io, b);
+}
 inline float hsum(Vec v) {
   alignas(64) float t[16];
   _mm512_store_ps(t, v);
@@ -40,6 +51,14 @@ inline void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 inline Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
+inline Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+inline void deinterleave2(const float* p, Vec& even, Vec& odd) {
+  const Vec a = loadu(p), b = loadu(p + 8);
+  // Within 128-bit lanes, then fix the lane order: (a0 a2 b0 b2 | a4 a6 b4 b6) -> (a0 a2 a4 a6 b0 ...).
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
 inline float hsum(Vec v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -71,8 +90,33 @@ inline Vec mul(Vec a, Vec b) {
   for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i];
   return a;
 }
+inline void deinterleave2(const float* p, Vec& even, Vec& odd) {
+  for (int i = 0; i < 4; ++i) {
+    even.v[i] = p[2 * i];
+    odd.v[i] = p[2 * i + 1];
+  }
+}
+inline Vec max(Vec a, Vec b) {
+  for (int i = 0; i < 4; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
+  return a;
+}
+inline Vec min(Vec a, Vec b) {
+  for (int i = 0; i < 4; ++i) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];
+  return a;
+}
 inline float hsum(Vec a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
 #endif
+
+// The fused activations on a whole vector (Sigmoid has no vector form here: callers use finish_row).
+inline Vec activate(ActKind kind, Vec v, Vec lo, Vec hi, Vec alpha) {
+  switch (kind) {
+    case ActKind::Relu: return max(v, zero());
+    case ActKind::Clip: return min(max(v, lo), hi);
+    case ActKind::LeakyRelu: return fma(alpha, min(v, zero()), max(v, zero()));
+    case ActKind::HardSwish: return mul(v, min(max(fma(v, set1(1.f / 6.f), set1(0.5f)), zero()), set1(1.f)));
+    default: return v;
+  }
+}
 
 }  // namespace simd
 }  // namespace kernels
