@@ -15,7 +15,9 @@
 //   OutputRows      Gemm: output features [b, e) — rows of W when W is [N,K] (transB=1), columns
 //                   when W is [K,N]; the bias C likewise. Output: [M, e-b].
 //   OutputChannels  Conv: output channels [b, e) — W[Cout,...] rows and bias; a fused residual
-//                   (4th input) is sliced to the same channels. Output: [N, e-b, H, W].
+//                   (4th input) is sliced to the same channels. Output: [N, e-b, H, W]. A grouped
+//                   convolution is split by whole groups: the shard gets groups [gb, ge), their
+//                   channels, and a Slice node cutting the input to those groups' input channels.
 //   InputColumns    Gemm: the reduction dimension K, range [b, e) — a Slice node is inserted that
 //                   cuts the input activation to columns [b, e), so the shard still takes the FULL
 //                   activation. The bias goes to shard 0 only, and the fused activation (dnn.*) is
@@ -69,8 +71,9 @@ struct SplitRange {
 };
 SplitRange split_range(int64_t extent, int index, int count, const std::string& where);
 
-// The extent being split (output features, output channels or K) of spec.node in `g`, and the
-// row range of every one of spec.count shards. Needs the node's weight in g.constants.
+// The extent being split (output features, output channels, K, or groups of a grouped Conv) of
+// spec.node in `g`, and the range of every one of spec.count shards. Needs the node's weight in
+// g.constants.
 int64_t split_extent(const Graph& g, const ShardSpec& spec);
 std::vector<SplitRange> shard_ranges(const Graph& g, const ShardSpec& spec);
 

@@ -39,11 +39,11 @@ int64_t shard_extent(const Node& node, const std::map<std::string, ConstantInfo>
                      "or input-columns, a Conv by output-channels");
   const ConstantInfo& w = constant_info(constants, node, 1, "weight");
   if (node.op == "Conv") {
-    if (w.shape.size() < 3) throw ModelError(where + ": weight has shape " + to_string(w.shape));
-    if (node.attrs.i("group", 1) != 1)
-      throw ModelError("cannot shard " + where + ": output-channel splits of grouped convolutions are not "
-                       "supported (group=" + std::to_string(node.attrs.i("group", 1)) + ")");
-    return w.shape[0];
+    const int64_t groups = node.attrs.i("group", 1);
+    if (w.shape.size() < 3 || groups < 1 || w.shape[0] % groups != 0)
+      throw ModelError(where + ": weight of shape " + to_string(w.shape) + " does not fit group=" + std::to_string(groups));
+    // A grouped convolution is split by whole groups (each shard needs only its groups' inputs).
+    return groups > 1 ? groups : w.shape[0];
   }
   if (w.shape.size() != 2) throw ModelError(where + ": weight has shape " + to_string(w.shape));
   bool trans_b = node.attrs.i("transB", 0) != 0;
@@ -61,27 +61,27 @@ class ShardBuilder {
       : plan_(plan), constants_(constants), spec_(spec),
         suffix_("/shard" + std::to_string(spec.index) + "of" + std::to_string(spec.count)) {}
 
-  // Returns the rows of the split extent the shard computes.
+  // Returns the output features or channels the shard computes.
   SplitRange apply() {
     Node node = plan_.graph.nodes.back();
     plan_.graph.nodes.pop_back();
     const std::string where = "node '" + node.name + "' (" + node.op + ")";
-    extent_ = shard_extent(node, constants_, spec_.axis);
-    SplitRange r = split_range(extent_, spec_.index, spec_.count, where);
+    const int64_t extent = shard_extent(node, constants_, spec_.axis);
+    SplitRange r = split_range(extent, spec_.index, spec_.count, where);
     bool trans_b = node.attrs.i("transB", 0) != 0;
     switch (spec_.axis) {
       case SplitAxis::OutputRows: {
-        node.inputs[1] = slice_constant(node.inputs[1], trans_b ? 0 : 1, r);
+        node.inputs[1] = slice_constant(node.inputs[1], trans_b ? 0 : 1, r, extent);
         if (has_input(node, 2)) {
           const ConstantInfo& c = constant_info(constants_, node, 2, "bias");
           if (numel(c.shape) != 1)  // a broadcast scalar bias stays whole; otherwise its last axis is N
-            node.inputs[2] = slice_constant(node.inputs[2], static_cast<int>(c.shape.size()) - 1, r);
+            node.inputs[2] = slice_constant(node.inputs[2], static_cast<int>(c.shape.size()) - 1, r, extent);
         }
         break;
       }
       case SplitAxis::InputColumns: {
-        node.inputs[1] = slice_constant(node.inputs[1], trans_b ? 1 : 0, r);
-        node.inputs[0] = slice_value(node, 0, node.attrs.i("transA", 0) != 0 ? 0 : 1, r);
+        node.inputs[1] = slice_constant(node.inputs[1], trans_b ? 1 : 0, r, extent);
+        node.inputs[0] = slice_value(node, 0, node.attrs.i("transA", 0) != 0 ? 0 : 1, r, extent);
         // The bias is added once, by shard 0; the activation after the sum, by the join.
         if (spec_.index != 0 && node.inputs.size() > 2) node.inputs.resize(2);
         Attrs kept;
@@ -90,23 +90,33 @@ class ShardBuilder {
         node.attrs = kept;
         break;
       }
-      case SplitAxis::OutputChannels:
-        node.inputs[1] = slice_constant(node.inputs[1], 0, r);
-        if (has_input(node, 2)) node.inputs[2] = slice_constant(node.inputs[2], 0, r);
-        if (has_input(node, 3)) node.inputs[3] = slice_value(node, 3, 1, r);  // fused residual
+      case SplitAxis::OutputChannels: {
+        const Shape& w = constants_.at(node.inputs[1]).shape;  // [Cout, Cin/group, kh, kw]
+        const int64_t groups = node.attrs.i("group", 1);
+        if (groups > 1) {  // r counts groups: take their input channels, and name the channels
+          const int64_t in_per_group = w[1], out_per_group = w[0] / groups;
+          node.inputs[0] = slice_value(node, 0, 1, {r.begin * in_per_group, r.end * in_per_group}, groups * in_per_group);
+          node.attrs.set("group", r.size());
+          r = {r.begin * out_per_group, r.end * out_per_group};
+        }
+        node.inputs[1] = slice_constant(node.inputs[1], 0, r, w[0]);
+        if (has_input(node, 2)) node.inputs[2] = slice_constant(node.inputs[2], 0, r, w[0]);
+        if (has_input(node, 3)) node.inputs[3] = slice_value(node, 3, 1, r, w[0]);  // fused residual
         break;
+      }
     }
     plan_.graph.nodes.push_back(std::move(node));
     return r;
   }
 
  private:
-  std::string slice_constant(const std::string& name, int axis, SplitRange r) {
+  // Constant `name` restricted to rows [r.begin, r.end) of its `axis`, which must be `extent` long.
+  std::string slice_constant(const std::string& name, int axis, SplitRange r, int64_t extent) {
     const ConstantInfo& info = constants_.at(name);
-    if (axis < 0 || axis >= static_cast<int>(info.shape.size()) || info.shape[axis] != extent_)
+    if (axis < 0 || axis >= static_cast<int>(info.shape.size()) || info.shape[axis] != extent)
       throw ModelError("cannot shard node '" + spec_.node + "': constant '" + name + "' of shape " +
                        to_string(info.shape) + " does not match the split [" + std::to_string(r.begin) + ", " +
-                       std::to_string(r.end) + ") of " + std::to_string(extent_) + " along axis " + std::to_string(axis));
+                       std::to_string(r.end) + ") of " + std::to_string(extent) + " along axis " + std::to_string(axis));
     ConstantRead rd;
     rd.name = name + suffix_;
     rd.source = name;
@@ -120,9 +130,9 @@ class ShardBuilder {
 
   // Input `input` of `node` restricted to [r.begin, r.end) along `axis`: a sliced constant, or the
   // output of a Slice node inserted before the shard node.
-  std::string slice_value(const Node& node, size_t input, int axis, SplitRange r) {
+  std::string slice_value(const Node& node, size_t input, int axis, SplitRange r, int64_t extent) {
     const std::string& value = node.inputs[input];
-    if (constants_.count(value)) return slice_constant(value, axis, r);
+    if (constants_.count(value)) return slice_constant(value, axis, r, extent);
     Node s;
     s.name = node.name + "/input" + std::to_string(input) + suffix_;
     s.op = "Slice";
@@ -141,7 +151,6 @@ class ShardBuilder {
   const std::map<std::string, ConstantInfo>& constants_;
   const ShardSpec& spec_;
   std::string suffix_;
-  int64_t extent_ = 0;
 };
 
 std::vector<ValueInfo> with_declared_shapes(const std::vector<std::string>& names, const Graph& g) {

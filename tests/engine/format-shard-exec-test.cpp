@@ -49,19 +49,21 @@ Graph gemm_model(int64_t m, int64_t k, int64_t n, bool trans_b, const std::strin
   return g;
 }
 
-// A 3x3 stride-2 convolution with a fused residual and Relu.
-Graph conv_model() {
+// A 3x3 stride-2 convolution with a fused residual and Relu; grouped when `groups` > 1.
+Graph conv_model(int64_t groups = 1) {
   Graph g;
-  g.inputs = {{"x", {2, 5, 9, 9}}, {"skip", {2, 10, 5, 5}}};
-  g.outputs = {{"y", {2, 10, 5, 5}}};
+  const int64_t cin = groups > 1 ? groups * 2 : 5, cout = groups > 1 ? groups * 3 : 10;
+  g.inputs = {{"x", {2, cin, 9, 9}}, {"skip", {2, cout, 5, 5}}};
+  g.outputs = {{"y", {2, cout, 5, 5}}};
   Node conv = make_node("conv", "Conv", {"x", "conv.W", "conv.b", "skip"}, {"y"});
   conv.attrs.set("kernel_shape", std::vector<int64_t>{3, 3});
   conv.attrs.set("strides", std::vector<int64_t>{2, 2});
   conv.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
   conv.attrs.set("dnn.activation", std::string("Relu"));
+  conv.attrs.set("group", groups);
   g.nodes = {conv};
-  g.constants["conv.W"] = random_tensor({10, 5, 3, 3}, 11);
-  g.constants["conv.b"] = random_tensor({10}, 12);
+  g.constants["conv.W"] = random_tensor({cout, cin / groups, 3, 3}, 11);
+  g.constants["conv.b"] = random_tensor({cout}, 12);
   return g;
 }
 
@@ -104,6 +106,20 @@ TEST_F(ShardedRun, ConvByOutputChannelsWithAResidual) {
   const std::map<std::string, Tensor> in{{"x", random_tensor({2, 5, 9, 9}, 23)}, {"skip", random_tensor({2, 10, 5, 5}, 24)}};
   check(conv_model(), {"conv", SplitAxis::OutputChannels, 0, 3}, in);
   check(conv_model(), {"conv", SplitAxis::OutputChannels, 0, 10}, in);
+}
+
+TEST_F(ShardedRun, GroupedConvByWholeGroups) {
+  const std::map<std::string, Tensor> in{{"x", random_tensor({2, 8, 9, 9}, 25)}, {"skip", random_tensor({2, 12, 5, 5}, 26)}};
+  check(conv_model(4), {"conv", SplitAxis::OutputChannels, 0, 3}, in);  // groups 2 + 1 + 1
+  // Depthwise: one input and one output channel per group.
+  Graph dw = conv_model(4);
+  dw.constants["conv.W"] = random_tensor({8, 1, 3, 3}, 27);
+  dw.constants["conv.b"] = random_tensor({8}, 28);
+  dw.nodes[0].attrs.set("group", int64_t{8});
+  dw.nodes[0].inputs.pop_back();  // no residual
+  dw.inputs.pop_back();
+  dw.outputs = {{"y", {2, 8, 5, 5}}};
+  check(dw, {"conv", SplitAxis::OutputChannels, 0, 3}, {{"x", in.at("x")}});
 }
 
 // conv -> maxpool -> flatten -> fc -> relu, cut into stages loaded as node ranges of the file; the

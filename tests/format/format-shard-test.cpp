@@ -149,12 +149,24 @@ TEST(ShardGraph, OutputChannelsSlicesFiltersBiasAndResidual) {
   EXPECT_EQ(s.constants.at(conv.inputs[2]).f32()[1], full.constants.at("conv.b").f32()[5]);
 }
 
-TEST(ShardGraph, GroupedConvolutionIsRefused) {
+TEST(ShardGraph, GroupedConvolutionSplitsByWholeGroups) {
+  Graph full = conv_graph(false, 2);  // 4 input channels, 6 output channels in 2 groups
+  EXPECT_EQ(split_extent(full, {"conv", SplitAxis::OutputChannels, 0, 2}), 2);
+  Graph s = shard_graph(full, {"conv", SplitAxis::OutputChannels, 1, 2});  // group 1
+  ASSERT_EQ(s.nodes.size(), 2u);
+  EXPECT_EQ(s.nodes[0].op, "Slice");
+  EXPECT_EQ(s.nodes[0].attrs.ints("starts"), (std::vector<int64_t>{2}));  // its input channels [2, 4)
+  EXPECT_EQ(s.nodes[0].attrs.ints("ends"), (std::vector<int64_t>{4}));
+  const Node& conv = s.nodes[1];
+  EXPECT_EQ(conv.attrs.i("group", 0), 1);
+  const Tensor& w = s.constants.at(conv.inputs[1]);
+  ASSERT_EQ(w.shape(), (Shape{3, 2, 3, 3}));  // its output channels [3, 6)
+  EXPECT_EQ(std::memcmp(w.f32(), full.constants.at("conv.W").f32() + 3 * 18, w.bytes()), 0);
   try {
-    shard_graph(conv_graph(false, 2), {"conv", SplitAxis::OutputChannels, 0, 2});
+    shard_graph(full, {"conv", SplitAxis::OutputChannels, 0, 3});
     FAIL() << "no error";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("grouped"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot split 2 rows into 3"), std::string::npos) << e.what();
   }
 }
 
@@ -169,7 +181,8 @@ TEST_F(ShardFromFile, ReadDnnsGivesTheSameShardAsSliceGraph) {
                   {gemm_graph(3, 10, 7, false), {"fc", SplitAxis::OutputRows, 0, 3}},
                   {gemm_graph(3, 10, 7, true), {"fc", SplitAxis::InputColumns, 1, 4}},
                   {gemm_graph(3, 10, 7, false), {"fc", SplitAxis::InputColumns, 3, 4}},
-                  {conv_graph(true), {"conv", SplitAxis::OutputChannels, 1, 4}}};
+                  {conv_graph(true), {"conv", SplitAxis::OutputChannels, 1, 4}},
+                  {conv_graph(false, 2), {"conv", SplitAxis::OutputChannels, 1, 2}}};
   for (auto& c : cases) {
     SCOPED_TRACE(c.shard.node + " " + to_string(c.shard.axis) + " " + std::to_string(c.shard.index));
     write_dnns(c.full, path("m.dnns"));
