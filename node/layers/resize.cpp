@@ -1,10 +1,11 @@
-// Upsample and Resize, modes nearest and linear (N-linear: bilinear for images). Output size from
+// Upsample and Resize, modes nearest, linear (N-linear: bilinear for images) and cubic. Output size from
 // `sizes`, else from `scales` (attributes in the canonical graph, or constant inputs: Upsample takes
 // scales as input 1, Resize-11+ roi, scales, sizes as inputs 1-3). Each output coordinate maps back
 // to the input per coordinate_transformation_mode (defaults: Upsample asymmetric/floor, Resize the
 // opset-11 half_pixel/round_prefer_floor, so an opset-10 Resize must carry asymmetric/floor as
-// attributes). Nearest: one gather through per-dimension index maps. Linear: separable, one pass per
-// resized dimension blending the two neighbours (indices clamped to the edge, as ONNX does).
+// attributes). Nearest: one gather through per-dimension index maps. Linear and cubic: separable, one
+// pass per resized dimension blending 2 or 4 neighbours (indices clamped to the edge, as ONNX does;
+// tf_crop_and_resize writes extrapolation_value where a coordinate leaves the input).
 #include <cmath>
 #include <set>
 
@@ -19,18 +20,25 @@ class Resize : public Layer {
     require_activation(node, consts, 0);
     const bool upsample = node.op == "Upsample";
     mode_ = node.attrs.s("mode", "nearest");
-    if (mode_ != "nearest" && mode_ != "linear")
-      throw ModelError("mode '" + mode_ + "' is not supported (nearest and linear only)");
+    if (mode_ != "nearest" && mode_ != "linear" && mode_ != "cubic")
+      throw ModelError("mode '" + mode_ + "' is not supported");
+    cubic_a_ = node.attrs.f("cubic_coeff_a", -0.75f);
+    exclude_outside_ = node.attrs.i("exclude_outside", 0) != 0;
     coord_ = node.attrs.s("coordinate_transformation_mode", upsample ? "asymmetric" : "half_pixel");
     nearest_ = node.attrs.s("nearest_mode", upsample ? "floor" : "round_prefer_floor");
     static const std::set<std::string> coords = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                                 "tf_half_pixel_for_nn"};
+                                                 "tf_half_pixel_for_nn", "tf_crop_and_resize"};
     static const std::set<std::string> roundings = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     if (!coords.count(coord_)) throw ModelError("coordinate_transformation_mode '" + coord_ + "' is not supported");
     if (!roundings.count(nearest_)) throw ModelError("nearest_mode '" + nearest_ + "' is not supported");
     if (node.attrs.has("axes")) throw ModelError("attribute 'axes' is not supported");
     float_operand(node, consts, "scales", upsample ? 1 : 2, scales_);
     if (!upsample) int_operand(node, consts, "sizes", 3, sizes_);
+    if (coord_ == "tf_crop_and_resize") {
+      if (mode_ == "nearest") throw ModelError("tf_crop_and_resize is supported with linear and cubic modes only");
+      if (!float_operand(node, consts, "roi", 1, roi_)) throw ModelError("tf_crop_and_resize needs roi");
+      extrapolation_ = node.attrs.f("extrapolation_value", 0.f);
+    }
     if (scales_.empty() && sizes_.empty()) throw ModelError("neither scales nor sizes is given");
   }
 
@@ -50,7 +58,7 @@ class Resize : public Layer {
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
     const Shape& s = in[0]->shape();
     const Shape out_shape = output_shapes({s})[0];
-    if (mode_ == "linear") return {linear(*in[0], out_shape)};
+    if (mode_ != "nearest") return {interpolate(*in[0], out_shape)};
     Tensor out(out_shape);
     std::vector<std::vector<int64_t>> maps(s.size());
     for (size_t d = 0; d < s.size(); ++d)
@@ -60,21 +68,59 @@ class Resize : public Layer {
   }
 
  private:
-  // Resizes one dimension at a time; each pass blends the two neighbouring input slices.
-  Tensor linear(const Tensor& x, const Shape& out_shape) const {
+  // The input taps of one output position along one dimension: indices (clamped to the edge) and weights.
+  struct Taps {
+    int64_t index[4];
+    float weight[4];
+    int count;
+  };
+
+  Taps taps(double x, int64_t n_in) const {
+    Taps t{};
+    if (coord_ == "tf_crop_and_resize" && (x < 0 || x > n_in - 1)) return t;  // no taps: the extrapolation value
+    if (mode_ == "linear") {  // the clamped coordinate blends its two neighbours
+      x = std::clamp(x, 0.0, static_cast<double>(n_in - 1));
+      const int64_t lo = static_cast<int64_t>(std::floor(x));
+      t.count = 2;
+      t.index[0] = lo, t.index[1] = std::min(lo + 1, n_in - 1);
+      t.weight[1] = static_cast<float>(x - lo), t.weight[0] = 1.f - t.weight[1];
+      return t;
+    }
+    // cubic: neighbours floor(x)-1 .. floor(x)+2, ONNX's Keys kernel with coefficient A
+    const int64_t base = static_cast<int64_t>(std::floor(x));
+    const double r = x - base, A = cubic_a_;
+    const double w[4] = {((A * (r + 1) - 5 * A) * (r + 1) + 8 * A) * (r + 1) - 4 * A,
+                         ((A + 2) * r - (A + 3)) * r * r + 1,
+                         ((A + 2) * (1 - r) - (A + 3)) * (1 - r) * (1 - r) + 1,
+                         ((A * (2 - r) - 5 * A) * (2 - r) + 8 * A) * (2 - r) - 4 * A};
+    double sum = 0;
+    t.count = 4;
+    for (int k = 0; k < 4; ++k) {
+      const int64_t i = base - 1 + k;
+      const bool outside = i < 0 || i >= n_in;
+      t.index[k] = std::clamp<int64_t>(i, 0, n_in - 1);
+      t.weight[k] = exclude_outside_ && outside ? 0.f : static_cast<float>(w[k]);
+      sum += t.weight[k];
+    }
+    if (exclude_outside_)
+      for (float& v : t.weight) v = static_cast<float>(v / sum);
+    return t;
+  }
+
+  // Linear and cubic are separable: resize one dimension at a time, each output slice a weighted
+  // sum of a few input slices. Dimensions that keep their size and coordinates are skipped.
+  Tensor interpolate(const Tensor& x, const Shape& out_shape) const {
     Tensor cur = x;
     for (size_t d = 0; d < out_shape.size(); ++d) {
       const Shape& s = cur.shape();
       const int64_t n_in = s[d], n_out = out_shape[d];
-      std::vector<int64_t> lo(n_out), hi(n_out);
-      std::vector<float> w(n_out);
+      std::vector<Taps> per_output(n_out);
       bool identity = n_in == n_out;
       for (int64_t o = 0; o < n_out; ++o) {
-        const double c = std::clamp(coordinate(o, d, n_in, n_out), 0.0, static_cast<double>(n_in - 1));
-        lo[o] = static_cast<int64_t>(std::floor(c));
-        hi[o] = std::min(lo[o] + 1, n_in - 1);
-        w[o] = static_cast<float>(c - lo[o]);
-        identity &= lo[o] == o && w[o] == 0.f;
+        per_output[o] = taps(coordinate(o, d, n_in, n_out), n_in);
+        identity &= per_output[o].count > 0;
+        for (int k = 0; k < per_output[o].count; ++k)
+          identity &= per_output[o].weight[k] == 0.f || (per_output[o].index[k] == o && per_output[o].weight[k] == 1.f);
       }
       if (identity) continue;
       Shape next_shape = s;
@@ -85,9 +131,16 @@ class Resize : public Layer {
       float* dst = next.f32();
       for (int64_t a = 0; a < outer; ++a)
         for (int64_t o = 0; o < n_out; ++o, dst += inner) {
-          const float *p = src + (a * n_in + lo[o]) * inner, *q = src + (a * n_in + hi[o]) * inner;
-          const float wq = w[o], wp = 1.f - wq;
-          for (int64_t i = 0; i < inner; ++i) dst[i] = p[i] * wp + q[i] * wq;
+          const Taps& t = per_output[o];
+          if (t.count == 0) std::fill(dst, dst + inner, extrapolation_);
+          for (int k = 0; k < t.count; ++k) {
+            const float* p = src + (a * n_in + t.index[k]) * inner;
+            const float w = t.weight[k];
+            if (k == 0)
+              for (int64_t i = 0; i < inner; ++i) dst[i] = p[i] * w;
+            else
+              for (int64_t i = 0; i < inner; ++i) dst[i] += p[i] * w;
+          }
         }
       cur = next;
     }
@@ -106,7 +159,12 @@ class Resize : public Layer {
       x = resized > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
     else if (coord_ == "align_corners")
       x = resized > 1 ? o * (n_in - 1) / (resized - 1) : 0.0;
-    else if (coord_ == "tf_half_pixel_for_nn")
+    else if (coord_ == "tf_crop_and_resize") {
+      const size_t r = roi_.size() / 2;
+      if (roi_.size() != 2 * r || d >= r) throw ShapeError("roi does not match the input rank");
+      const double start = roi_[d], end = roi_[d + r];
+      x = resized > 1 ? start * (n_in - 1) + o * (end - start) * (n_in - 1) / (resized - 1) : 0.5 * (start + end) * (n_in - 1);
+    } else if (coord_ == "tf_half_pixel_for_nn")
       x = (o + 0.5) / scale;
     else  // asymmetric
       x = o / scale;
@@ -127,6 +185,9 @@ class Resize : public Layer {
   }
 
   std::string mode_, coord_, nearest_;
+  float cubic_a_ = -0.75f, extrapolation_ = 0.f;
+  std::vector<float> roi_;  // tf_crop_and_resize: [starts..., ends...] as fractions of each dimension
+  bool exclude_outside_ = false;
   std::vector<float> scales_;
   std::vector<int64_t> sizes_;
 };

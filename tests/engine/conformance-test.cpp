@@ -101,12 +101,17 @@ const char* const kPassing[] = {
     "test_reshape_negative_extended_dims", "test_reshape_one_dim", "test_reshape_reduced_dims",
     "test_reshape_reordered_all_dims", "test_reshape_reordered_last_dims",
     "test_reshape_zero_and_negative_dim", "test_reshape_zero_dim",
-    "test_resize_downsample_scales_linear", "test_resize_downsample_scales_linear_align_corners",
-    "test_resize_downsample_scales_nearest", "test_resize_downsample_sizes_linear_pytorch_half_pixel",
+    "test_resize_downsample_scales_cubic", "test_resize_downsample_scales_cubic_A_n0p5_exclude_outside",
+    "test_resize_downsample_scales_cubic_align_corners", "test_resize_downsample_scales_linear",
+    "test_resize_downsample_scales_linear_align_corners", "test_resize_downsample_scales_nearest",
+    "test_resize_downsample_sizes_cubic", "test_resize_downsample_sizes_linear_pytorch_half_pixel",
     "test_resize_downsample_sizes_nearest", "test_resize_downsample_sizes_nearest_tf_half_pixel_for_nn",
+    "test_resize_tf_crop_and_resize", "test_resize_upsample_scales_cubic",
+    "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside",
+    "test_resize_upsample_scales_cubic_align_corners", "test_resize_upsample_scales_cubic_asymmetric",
     "test_resize_upsample_scales_linear", "test_resize_upsample_scales_linear_align_corners",
-    "test_resize_upsample_scales_nearest", "test_resize_upsample_sizes_nearest",
-    "test_resize_upsample_sizes_nearest_ceil_half_pixel",
+    "test_resize_upsample_scales_nearest", "test_resize_upsample_sizes_cubic",
+    "test_resize_upsample_sizes_nearest", "test_resize_upsample_sizes_nearest_ceil_half_pixel",
     "test_resize_upsample_sizes_nearest_floor_align_corners",
     "test_resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric",
     "test_sigmoid", "test_sigmoid_example",
@@ -349,5 +354,4 @@ TEST(ConformanceData, UnlistedCases) {
 //   Edge and reflect padding are covered by tests/layers/pad-test.cpp instead.
 // - test_batchnorm_*_training_mode, test_training_dropout*: training mode (inference engine).
 // - test_dropout_default_mask*, test_maxpool_with_argmax_*: bool mask / int64 Indices outputs.
-// - test_resize_*_cubic*, test_resize_tf_crop_and_resize: nearest and linear only.
 // - test_constant: a graph with no run-time work (its output is a constant).

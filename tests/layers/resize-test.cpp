@@ -56,9 +56,22 @@ TEST(Resize, BilinearAlignCornersOnABatch) {
   expect_close(y, ref);
 }
 
-TEST(Resize, CubicModeIsAModelError) {
+TEST(Resize, CropAndResizeExtrapolatesOutsideTheInput) {
+  // roi rows [-1, 2] of a 2-row input in 4 steps: rows -1, 0, 1, 2; the outer two lie outside.
+  Tensor x = Tensor::from_f32({1, 1, 2, 2}, {1.f, 2.f, 3.f, 4.f});
   Attrs a;
-  a.set("mode", std::string("cubic"));
+  a.set("mode", std::string("linear"));
+  a.set("coordinate_transformation_mode", std::string("tf_crop_and_resize"));
+  a.set("roi", std::vector<float>{0.f, 0.f, -1.f, 0.f, 1.f, 1.f, 2.f, 1.f});
+  a.set("sizes", std::vector<int64_t>{1, 1, 4, 2});
+  a.set("extrapolation_value", 7.f);
+  Tensor y = run_unary(make_node("Resize", 1, a), x);
+  expect_close(y, Tensor::from_f32({1, 1, 4, 2}, {7.f, 7.f, 1.f, 2.f, 3.f, 4.f, 7.f, 7.f}));
+}
+
+TEST(Resize, UnknownModeIsAModelError) {
+  Attrs a;
+  a.set("mode", std::string("lanczos"));
   a.set("scales", std::vector<float>{1.f, 1.f, 2.f, 2.f});
   EXPECT_THROW(make_layer(make_node("Resize", 1, a), {nullptr}), ModelError);
 }
