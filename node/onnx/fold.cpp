@@ -17,6 +17,16 @@ namespace dnn {
 namespace {
 
 using Values = std::vector<FoldValue>;
+
+// Values computed at import are shape vectors and transformed weights; anything bigger than the
+// largest real weight matrix means a corrupt model, not a reason to allocate gigabytes.
+constexpr int64_t kMaxFoldedElements = int64_t(1) << 28;
+
+const Shape& checked(const Shape& s, const std::string& where) {
+  if (checked_numel(s, where) > kMaxFoldedElements)
+    throw ModelError(where + ": computed value of shape " + to_string(s) + " is implausibly large");
+  return s;
+}
 using Inputs = std::vector<const FoldValue*>;
 
 std::vector<int64_t> strides_of(const Shape& s) {
@@ -81,7 +91,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const std::string& where)
       throw ModelError(where + ": shapes " + to_string(a) + " and " + to_string(b) + " do not broadcast");
     out[i] = da == 1 ? db : da;
   }
-  return out;
+  return checked(out, where);
 }
 
 double element(const Tensor& t, int64_t i) {
@@ -120,6 +130,8 @@ Shape reshape_target(const Shape& in, std::vector<int64_t> target, bool allowzer
       if (i >= in.size()) throw ModelError(where + ": reshape target copies a dimension the input lacks");
       target[i] = in[i];
     }
+    if (target[i] < -1 || target[i] > kMaxFoldedElements)
+      throw ModelError(where + ": invalid reshape target " + to_string(target));
     if (target[i] == -1) {
       if (infer_at >= 0) throw ModelError(where + ": reshape target has more than one -1");
       infer_at = int64_t(i);
@@ -261,13 +273,14 @@ std::optional<Values> fold_slice(const onnx::NodeProto& n, const Inputs& in, int
   for (size_t k = 0; k < axes.size(); ++k) {
     int64_t a = normalize_axis(axes[k], s.size(), where), d = s[a], st = steps[k];
     if (st == 0) throw ModelError(where + ": Slice step is 0");
+    st = std::clamp<int64_t>(st, -d - 1, d + 1);  // larger steps take one element; avoids overflow
     int64_t b = starts[k] < 0 ? starts[k] + d : starts[k], e = ends[k] < 0 ? ends[k] + d : ends[k];
     if (st > 0) {
       b = std::clamp<int64_t>(b, 0, d), e = std::clamp<int64_t>(e, 0, d);
-      out[a] = e > b ? (e - b + st - 1) / st : 0;
+      out[a] = e > b ? (e - b - 1) / st + 1 : 0;
     } else {
       b = std::clamp<int64_t>(b, 0, d - 1), e = std::clamp<int64_t>(e, -1, d - 1);
-      out[a] = b > e ? (b - e - st - 1) / -st : 0;
+      out[a] = b > e ? (b - e - 1) / -st + 1 : 0;
     }
     first[a] = b, step[a] = st;
   }
@@ -301,7 +314,11 @@ FoldValue fold_tile(const FoldValue& x, const std::vector<int64_t>& repeats, con
   const Shape& s = x.t.shape();
   if (repeats.size() != s.size()) throw ModelError(where + ": Tile repeats do not match the input rank");
   Shape out(s.size());
-  for (size_t i = 0; i < s.size(); ++i) out[i] = s[i] * repeats[i];
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (repeats[i] < 0 || repeats[i] > kMaxFoldedElements) throw ModelError(where + ": implausible Tile repeats");
+    out[i] = s[i] * repeats[i];
+  }
+  checked(out, where);
   auto in_st = strides_of(s), out_st = strides_of(out);
   std::vector<int64_t> index(numel(out));
   for (int64_t j = 0; j < int64_t(index.size()); ++j) {
@@ -588,7 +605,7 @@ std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, cons
   // Everything below computes on values, so every operand must be fully known.
   if (any_symbolic(in)) return std::nullopt;
   if (op == "ConstantOfShape") {
-    Shape shape = x.t.to_i64_vector();
+    Shape shape = checked(x.t.to_i64_vector(), where);
     FoldValue r{Tensor(shape, DType::f32), {}};
     if (auto* a = find_attr(n, "value")) {
       Tensor v = tensor_from_proto(a->t(), where + " value");
@@ -604,7 +621,9 @@ std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, cons
     const FoldValue &start = x, &limit = need(in, 1, where), &delta = need(in, 2, where);
     double s = element(start.t, 0), l = element(limit.t, 0), d = element(delta.t, 0);
     if (d == 0) throw ModelError(where + ": Range delta is 0");
-    int64_t count = std::max<int64_t>(0, int64_t(std::ceil((l - s) / d)));
+    double steps = std::ceil((l - s) / d);
+    if (!(steps < double(kMaxFoldedElements))) throw ModelError(where + ": Range of implausible length");
+    int64_t count = std::max<int64_t>(0, int64_t(steps));
     FoldValue r{Tensor({count}, start.t.dtype()), {}};
     for (int64_t j = 0; j < count; ++j) {
       if (r.t.dtype() == DType::f32) r.t.f32()[j] = float(s + j * d);

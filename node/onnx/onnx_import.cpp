@@ -12,7 +12,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
 
 #include "core/error.h"
@@ -55,23 +54,9 @@ std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name
 namespace {
 
 constexpr int kMinOpset = 7, kMaxOpset = 18;
-// Initializers above this many elements are dropped from the protobuf once converted: shape inference
-// needs only their shapes, and keeping both copies would double peak memory on VGG-sized models.
-constexpr int64_t kKeepInProtoElements = 4096;
 
 std::string describe(const onnx::NodeProto& n) { return "node '" + n.name() + "' (" + n.op_type() + ")"; }
 bool is_standard_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
-
-onnx::ModelProto read_model(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError("cannot open ONNX model '" + path + "': " + std::strerror(errno));
-  onnx::ModelProto m;
-  if (!m.ParseFromIstream(&f))
-    throw ModelError("'" + path + "' is not a valid ONNX model (truncated or corrupt protobuf)");
-  if (!m.has_graph() || m.graph().node_size() == 0)
-    throw ModelError("'" + path + "' holds no model graph (not an ONNX model, or truncated)");
-  return m;
-}
 
 int standard_opset(const onnx::ModelProto& m, const std::string& path) {
   for (auto& o : m.opset_import())
@@ -106,10 +91,16 @@ AttrValue attr_value(const onnx::AttributeProto& a, const std::string& where) {
 
 class Importer {
  public:
-  Importer(onnx::ModelProto& m, int opset) : model_(m), g_(*m.mutable_graph()), opset_(opset) {}
+  Importer(OnnxFile& file, int opset) : model_(file.model), g_(*file.model.mutable_graph()), opset_(opset) {
+    if (g_.sparse_initializer_size() > 0) throw ModelError("sparse initializers are not supported");
+    for (auto& kv : file.weights) {
+      initializers_.insert(kv.first);
+      known_[kv.first] = FoldValue{std::move(kv.second), {}};
+    }
+    file.weights.clear();
+  }
 
   Graph run() {
-    load_initializers();
     name_unknown_input_dims();
     for (int round = 0; round < 100; ++round) {
       infer_shapes();
@@ -129,23 +120,6 @@ class Importer {
   }
 
  private:
-  void load_initializers() {
-    if (g_.sparse_initializer_size() > 0) throw ModelError("sparse initializers are not supported");
-    for (auto& init : *g_.mutable_initializer()) {
-      initializers_.insert(init.name());
-      known_[init.name()] = FoldValue{tensor_from_proto(init, "initializer '" + init.name() + "'"), {}};
-      if (known_[init.name()].t.numel() > kKeepInProtoElements) drop_data(init);
-    }
-  }
-
-  static void drop_data(onnx::TensorProto& t) {
-    t.clear_raw_data();
-    t.clear_float_data();
-    t.clear_double_data();
-    t.clear_int32_data();
-    t.clear_int64_data();
-  }
-
   // Unknown input dims get a name, so shape inference carries them and Shape(x) of any value whose
   // batch comes from that input refers to the same symbol.
   void name_unknown_input_dims() {
@@ -187,10 +161,15 @@ class Importer {
   }
 
   void store(const std::string& name, FoldValue v) {
-    if (v.known()) {
+    if (v.known()) {  // shape inference sees the value (only the shape of a big one)
       onnx::TensorProto* p = g_.add_initializer();
-      *p = tensor_to_proto(v.t, name);
-      if (v.t.numel() > kKeepInProtoElements) drop_data(*p);
+      if (v.t.numel() <= kKeepInProtoElements) {
+        *p = tensor_to_proto(v.t, name);
+      } else {
+        p->set_name(name);
+        p->set_data_type(v.t.dtype() == DType::f32 ? onnx::TensorProto::FLOAT : onnx::TensorProto::INT64);
+        for (int64_t d : v.t.shape()) p->add_dims(d);
+      }
     }
     known_[name] = std::move(v);
   }
@@ -352,10 +331,10 @@ class Importer {
 }  // namespace
 
 Graph import_onnx(const std::string& path) {
-  onnx::ModelProto model = read_model(path);
-  int opset = standard_opset(model, path);
+  OnnxFile file = read_onnx_file(path);
+  int opset = standard_opset(file.model, path);
   try {
-    return Importer(model, opset).run();
+    return Importer(file, opset).run();
   } catch (const ModelError& e) {
     throw ModelError("'" + path + "': " + e.what());
   } catch (const ShapeError& e) {

@@ -156,18 +156,19 @@ void gemm_weights_canonical(Graph& g, const ShapeMap& shapes) {
       // B -> alpha * B stored [N, K] (transB=1); C -> beta * C as a 1-D [N] bias where it broadcasts.
       const Tensor& b = *f32_constant(g, n, 1);
       if (b.rank() != 2) throw ModelError(g.describe(n) + ": B must be 2-D, got " + to_string(b.shape()));
-      Tensor w = n.attrs.i("transB", 0) ? b.clone() : transpose_2d(b);
-      float alpha = n.attrs.f("alpha", 1.f), beta = n.attrs.f("beta", 1.f);
-      if (alpha != 1.f)
-        for (int64_t i = 0; i < w.numel(); ++i) w.f32()[i] *= alpha;
+      const bool trans_b = n.attrs.i("transB", 0) != 0;
+      const float alpha = n.attrs.f("alpha", 1.f), beta = n.attrs.f("beta", 1.f);
+      const int64_t outputs = trans_b ? b.dim(0) : b.dim(1);
       Tensor bias;
       const Tensor* c = f32_constant(g, n, 2);
-      if (c && !bias_vector(*c, w.dim(0), beta, bias)) continue;  // a full [M,N] C: left as ONNX has it
-      if (alpha != 1.f || !n.attrs.i("transB", 0)) {
+      if (c && !bias_vector(*c, outputs, beta, bias)) continue;  // a full [M,N] C: left as ONNX has it
+      if (alpha != 1.f || !trans_b) {  // weights already [N,K] with alpha 1 are kept, not copied
+        Tensor w = trans_b ? b.clone() : transpose_2d(b);
+        for (int64_t i = 0; i < w.numel(); ++i) w.f32()[i] *= alpha;
         n.inputs[1] = fresh_constant_name(g, n.inputs[1] + "/nk");
         g.constants[n.inputs[1]] = w;
       }
-      if (c && (beta != 1.f || c->rank() != 1 || c->numel() != w.dim(0))) {
+      if (c && (beta != 1.f || c->rank() != 1 || c->numel() != outputs)) {
         n.inputs[2] = fresh_constant_name(g, n.inputs[2] + "/bias");
         g.constants[n.inputs[2]] = bias;
       }

@@ -3,6 +3,7 @@
 #pragma once
 #include <onnx/onnx_pb.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,7 +44,33 @@ bool is_foldable_op(const std::string& op);
 std::optional<std::vector<FoldValue>> fold_node(const onnx::NodeProto& n, const std::vector<const FoldValue*>& in,
                                                 const SymShape* in_shape, const std::string& where);
 
+// Element count of a shape read from a file or computed at import; ModelError for negative dims or
+// more than kMaxElements (a corrupt file must not turn into a huge allocation).
+constexpr int64_t kMaxElements = int64_t(1) << 32;
+int64_t checked_numel(const Shape& shape, const std::string& what);
+
+// A tensor's raw_data kept outside its TensorProto (the file reader leaves weights in the file until
+// they are copied into their tensor). `copy_to` writes all `size` bytes; `data` is read only for
+// element types that need converting.
+struct RawData {
+  const char* data;
+  size_t size;
+  std::function<void(void*)> copy_to;
+};
+// tensor_from_proto for a TensorProto whose raw_data is `raw` (null: the typed fields hold the values).
+Tensor tensor_from_raw(const onnx::TensorProto& meta, const RawData* raw, const std::string& what);
+
 onnx::TensorProto tensor_to_proto(const Tensor& t, const std::string& name);
+
+// A .onnx file read with each initializer's values once, in `weights`. In `model`, initializers keep
+// their name, type and dims, and their values only up to kKeepInProtoElements (shape inference reads
+// small constant operands; it needs only the shapes of weights).
+struct OnnxFile {
+  onnx::ModelProto model;
+  std::map<std::string, Tensor> weights;
+};
+constexpr int64_t kKeepInProtoElements = 4096;
+OnnxFile read_onnx_file(const std::string& path);  // IoError / ModelError naming the path
 
 // Attributes of an ONNX node.
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name);

@@ -66,34 +66,40 @@ double raw_element(const char* p, int t) {
 
 }  // namespace
 
-Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
+Tensor tensor_from_raw(const onnx::TensorProto& t, const RawData* raw, const std::string& what) {
   if (t.data_location() == TP::EXTERNAL || t.external_data_size() > 0)
     throw ModelError(what + ": tensor data is stored in an external file, which dnnswarm does not read; "
                      "save the model with all tensors inside the .onnx file");
   if (t.has_segment()) throw ModelError(what + ": segmented tensors are not supported");
   Shape shape(t.dims().begin(), t.dims().end());
-  for (int64_t d : shape)
-    if (d < 0) throw ModelError(what + ": negative dimension in shape " + to_string(shape));
   const int type = t.data_type();
   const size_t esize = element_size(type, what);
-  const int64_t n = numel(shape);
-  Tensor out(shape, is_float_type(type) ? DType::f32 : DType::i64);
+  const int64_t n = checked_numel(shape, what);
 
   auto count_error = [&](int64_t have) {
     return ModelError(what + ": holds " + std::to_string(have) + " values but its shape " + to_string(shape) +
                       " needs " + std::to_string(n) + " (truncated or corrupt model?)");
   };
+  auto typed_count = [&]() -> int64_t {
+    switch (type) {
+      case TP::FLOAT: return t.float_data_size();
+      case TP::DOUBLE: return t.double_data_size();
+      case TP::INT64: return t.int64_data_size();
+      case TP::UINT32: case TP::UINT64: return t.uint64_data_size();
+      default: return t.int32_data_size();
+    }
+  };
+  // Check the count before allocating: a corrupt shape must not become a huge allocation.
+  if (raw ? raw->size != size_t(n) * esize : typed_count() != n)
+    throw count_error(raw ? int64_t(raw->size / esize) : typed_count());
+  Tensor out(shape, is_float_type(type) ? DType::f32 : DType::i64);
 
-  if (t.has_raw_data()) {
-    const std::string& raw = t.raw_data();
-    if (raw.size() != size_t(n) * esize) throw count_error(int64_t(raw.size() / esize));
-    if (type == TP::FLOAT) {
-      std::memcpy(out.f32(), raw.data(), raw.size());
-    } else if (type == TP::INT64 || type == TP::UINT64) {
-      std::memcpy(out.i64(), raw.data(), raw.size());
+  if (raw) {
+    if (type == TP::FLOAT || type == TP::INT64 || type == TP::UINT64) {
+      raw->copy_to(out.raw());  // same layout: one copy straight into the aligned tensor
     } else {
       for (int64_t i = 0; i < n; ++i) {
-        double v = raw_element(raw.data() + i * esize, type);
+        double v = raw_element(raw->data + i * esize, type);
         if (out.dtype() == DType::f32) out.f32()[i] = float(v);
         else out.i64()[i] = int64_t(v);
       }
@@ -103,7 +109,6 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
 
   // Typed fields: which one holds the values depends on the element type (see onnx.proto).
   auto fill = [&](const auto& field, auto convert) {
-    if (field.size() != n) throw count_error(field.size());
     for (int64_t i = 0; i < n; ++i) {
       if (out.dtype() == DType::f32) out.f32()[i] = float(convert(field.Get(i)));
       else out.i64()[i] = int64_t(convert(field.Get(i)));
@@ -121,6 +126,23 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
     default: fill(t.int32_data(), same); break;  // INT32, INT16, INT8, UINT16, UINT8
   }
   return out;
+}
+
+int64_t checked_numel(const Shape& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw ModelError(what + ": negative dimension in shape " + to_string(shape));
+    if (d > 0 && n > kMaxElements / d) throw ModelError(what + ": shape " + to_string(shape) + " is implausibly large");
+    n *= d;
+  }
+  return n;
+}
+
+Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
+  if (!t.has_raw_data()) return tensor_from_raw(t, nullptr, what);
+  const std::string& bytes = t.raw_data();
+  RawData raw{bytes.data(), bytes.size(), [&bytes](void* dst) { std::memcpy(dst, bytes.data(), bytes.size()); }};
+  return tensor_from_raw(t, &raw, what);
 }
 
 onnx::TensorProto tensor_to_proto(const Tensor& t, const std::string& name) {

@@ -20,12 +20,6 @@ std::map<std::string, int> op_counts(const Graph& g) {
   return counts;
 }
 
-const Node& node_producing(const Graph& g, const std::string& value) {
-  int i = g.producer(value);
-  EXPECT_GE(i, 0) << value;
-  return g.nodes.at(i);
-}
-
 void expect_same_tensor(const Tensor& got, const Tensor& want, const std::string& what) {
   ASSERT_EQ(got.shape(), want.shape()) << what;
   for (int64_t i = 0; i < want.numel(); ++i) ASSERT_EQ(got.f32()[i], want.f32()[i]) << what << " element " << i;
@@ -79,7 +73,9 @@ TEST(OnnxImport, ResNet18FoldsResidualAddAndReluIntoConv) {
     if (n.op != "Conv") continue;
     residual += n.inputs.size() == 4;
     relu += n.attrs.s("dnn.activation", "") == "Relu";
-    if (n.inputs.size() == 4) EXPECT_EQ(n.attrs.s("dnn.activation", ""), "Relu") << n.name;
+    if (n.inputs.size() == 4) {
+      EXPECT_EQ(n.attrs.s("dnn.activation", ""), "Relu") << n.name;
+    }
   }
   EXPECT_EQ(residual, 8);
   EXPECT_EQ(relu, 17);
@@ -103,6 +99,28 @@ TEST(OnnxImport, MobileNetV2FusesClipAsReLU6) {
   EXPECT_EQ(clip, 35);
   EXPECT_EQ(residual, 10);
   for (auto& kv : g.constants) EXPECT_EQ(kv.second.dtype(), DType::f32) << kv.first;  // no shape leftovers
+}
+
+// Resident-set figures of this process, in bytes (VmRSS now, VmHWM peak since the last reset).
+int64_t status_kb(const std::string& key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1));
+  return -1;
+}
+
+TEST(OnnxImport, PeakMemoryIsAboutTheWeightsOnce) {
+  const std::string path = kFixtures + "resnet18/resnet18.onnx";
+  std::ofstream("/proc/self/clear_refs") << "5";  // resets VmHWM to the current RSS
+  const int64_t before = status_kb("VmRSS");
+  ASSERT_LT(status_kb("VmHWM") - before, 1024) << "cannot reset the peak-RSS counter here";
+  Graph g = import_onnx(path);
+  int64_t weight_bytes = 0;
+  for (auto& kv : g.constants) weight_bytes += int64_t(kv.second.bytes());
+  const int64_t peak_growth = (status_kb("VmHWM") - before) * 1024;
+  // A plain protobuf parse holds the file's bytes and then the tensors: ~2x. Allow 15 % + 8 MB.
+  EXPECT_LT(peak_growth, weight_bytes * 115 / 100 + (8 << 20)) << "weights " << weight_bytes;
 }
 
 std::string write_temp(const std::string& name, const std::string& bytes) {
