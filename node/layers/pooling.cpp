@@ -62,6 +62,8 @@ class Pool : public Layer {
     for (size_t d = 0; d < r; ++d)
       if (kernel_[d] < 1 || strides_[d] < 1 || dilations_[d] < 1 || pads_[d] < 0 || pads_[d + r] < 0)
         throw ModelError("kernel_shape, strides and dilations must be positive and pads non-negative");
+    if (!max_ && std::any_of(dilations_.begin(), dilations_.end(), [](int64_t d) { return d != 1; }))
+      throw ModelError("AveragePool with dilations is not supported");
     if (auto_pad_ != "NOTSET" && auto_pad_ != "VALID" && auto_pad_ != "SAME_UPPER" && auto_pad_ != "SAME_LOWER")
       throw ModelError("auto_pad '" + auto_pad_ + "' is not supported");
   }
@@ -91,7 +93,7 @@ class Pool : public Layer {
       size_t k = d + r - 3;
       taps[d] = geometry(k, s[k + 2]);
       in_dim[d] = s[k + 2];
-      dil[d] = max_ ? dilations_[k] : 1;
+      dil[d] = dilations_[k];
     }
     const int64_t od = taps[0].first.size(), oh = taps[1].first.size(), ow = taps[2].first.size();
     const int64_t in_plane = in_dim[0] * in_dim[1] * in_dim[2], out_plane = od * oh * ow, W = in_dim[2];
@@ -123,11 +125,11 @@ class Pool : public Layer {
             if (max_) {
               slide(t, kw, sw, dil[2], yp, ow, identity, [](float u, float v) { return std::max(u, v); });
             } else {
-              const int64_t* n0 = include_pad_ ? &taps[0].padded_count[a] : &taps[0].count[a];
-              const int64_t* n1 = include_pad_ ? &taps[1].padded_count[b] : &taps[1].count[b];
-              const auto& n2 = include_pad_ ? taps[2].padded_count : taps[2].count;
+              // The divisor: taps inside the input, or inside the padded input (count_include_pad).
+              const auto& n = include_pad_ ? &Taps::padded_count : &Taps::count;
+              const int64_t outer = (taps[0].*n)[a] * (taps[1].*n)[b];
               slide(t, kw, sw, 1, yp, ow, 0.f, [](float u, float v) { return u + v; });
-              for (int64_t c = 0; c < ow; ++c) yp[c] /= static_cast<float>(*n0 * *n1 * n2[c]);
+              for (int64_t c = 0; c < ow; ++c) yp[c] /= static_cast<float>(outer * (taps[2].*n)[c]);
             }
             yp += ow;
           }
@@ -147,7 +149,7 @@ class Pool : public Layer {
   // Output positions along spatial dimension d of extent `in` and, for each, its taps.
   Taps geometry(size_t d, int64_t in) const {
     const size_t r = kernel_.size();
-    const int64_t k = kernel_[d], s = strides_[d], dil = max_ ? dilations_[d] : 1;
+    const int64_t k = kernel_[d], s = strides_[d], dil = dilations_[d];
     const int64_t span = (k - 1) * dil + 1;
     int64_t pb = pads_[d], pe = pads_[d + r], out;
     if (auto_pad_ == "NOTSET") {

@@ -94,6 +94,13 @@ TEST(Pool, WindowLargerThanInputIsAShapeError) {
   EXPECT_THROW(run_unary(pool_node("MaxPool", g), x), ShapeError);
 }
 
+TEST(Pool, DilatedAveragePoolIsRefused) {
+  Geometry g = {{2, 2}, {1, 1}, {2, 2}, {0, 0, 0, 0}, false, false};
+  Node n = pool_node("AveragePool", g);
+  n.attrs.set("dilations", std::vector<int64_t>{2, 2});
+  EXPECT_THROW(make_layer(n, {nullptr}), ModelError);
+}
+
 TEST(GlobalPool, AveragesAndMaximaPerPlaneOnBatches) {
   Tensor x = random_tensor({3, 5, 7, 6}, 9);
   Tensor avg({3, 5, 1, 1}), mx({3, 5, 1, 1});
