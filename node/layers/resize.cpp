@@ -32,6 +32,9 @@ class Resize : public Layer {
     if (!coords.count(coord_)) throw ModelError("coordinate_transformation_mode '" + coord_ + "' is not supported");
     if (!roundings.count(nearest_)) throw ModelError("nearest_mode '" + nearest_ + "' is not supported");
     if (node.attrs.has("axes")) throw ModelError("attribute 'axes' is not supported");
+    if (node.attrs.i("antialias", 0) != 0) throw ModelError("antialias is not supported");
+    if (node.attrs.s("keep_aspect_ratio_policy", "stretch") != "stretch")
+      throw ModelError("keep_aspect_ratio_policy '" + node.attrs.s("keep_aspect_ratio_policy", "") + "' is not supported");
     float_operand(node, consts, "scales", upsample ? 1 : 2, scales_);
     if (!upsample) int_operand(node, consts, "sizes", 3, sizes_);
     if (coord_ == "tf_crop_and_resize") {
