@@ -418,14 +418,16 @@ void DeviceSet::stop_all(double grace_s) {
   stop_together(all, grace_s);
 }
 
-void DeviceSet::stop_together(const std::vector<Device*>& devices, double grace_s) {
+std::vector<int> DeviceSet::stop_together(const std::vector<Device*>& devices, double grace_s) {
   for (Device* d : devices)
     if (d->running()) ::kill(-d->pid(), SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_s);
+  std::vector<int> statuses;
   for (Device* d : devices) {
     const double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
-    d->stop(std::max(0.0, left));
+    statuses.push_back(d->stop(std::max(0.0, left)));
   }
+  return statuses;
 }
 
 std::vector<std::string> DeviceSet::host_addresses() const {

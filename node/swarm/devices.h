@@ -89,7 +89,8 @@ class DeviceSet {
   std::vector<std::unique_ptr<Device>>& devices() { return devices_; }
   // SIGTERM to every running process, then SIGKILL to those still running after `grace_s`.
   void stop_all(double grace_s = 2.0);
-  static void stop_together(const std::vector<Device*>& devices, double grace_s);
+  // The same for some devices; returns their wait statuses in order.
+  static std::vector<int> stop_together(const std::vector<Device*>& devices, double grace_s);
   // Addresses a broker must listen on so every device reaches it: 127.0.0.1 plus, once a device has
   // its own namespace, the host end of the run's bridge.
   std::vector<std::string> host_addresses() const;

@@ -28,6 +28,7 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "engine/model.h"
+#include "format/dnns.h"
 #include "swarm/client.h"
 #include "swarm/plan.h"
 #include "transport/mqtt_client.h"
@@ -133,6 +134,32 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
+// The model's graph for checking a plan and sizing its roles. For .dnns only the header is read: its
+// constants carry their shapes but no data, so the launcher never reads VGG16's 553 MB to start a
+// swarm whose nodes each load a slice. Nothing may compute with this graph.
+Graph plan_structure(const std::string& model_path) {
+  if (fs::path(model_path).extension() != ".dnns") return load_model(model_path);
+  DnnsHeader h = read_dnns_header(model_path);
+  for (const auto& [name, info] : h.constants) h.graph.constants[name] = Tensor::wrap(info.shape, info.dtype, nullptr, nullptr);
+  return std::move(h.graph);
+}
+
+// Bytes of weights role (stage, shard k) loads: the constants its nodes use, and for a shard its
+// rows/channels/columns of the split layer's weight and bias.
+int64_t role_weight_bytes(const Graph& g, const StageSpec& stage, int k) {
+  std::set<std::string> seen;
+  int64_t bytes = 0;
+  double fraction = 1;
+  if (stage.sharded()) {
+    const auto ranges = shard_ranges(g, stage.shard(0));
+    fraction = static_cast<double>(ranges[k].size()) / split_extent(g, stage.shard(0));
+  }
+  for (size_t i = stage.node_begin; i < stage.node_end; ++i)
+    for (const auto& v : g.nodes[i].inputs)
+      if (g.is_constant(v) && seen.insert(v).second) bytes += static_cast<int64_t>(g.constants.at(v).bytes() * fraction);
+  return bytes;
+}
+
 // One node of the plan and the device it runs in.
 struct Role {
   NodeReport report;
@@ -156,7 +183,10 @@ class Swarm {
     if (input.empty()) throw Error("swarm: --input is required with --plan (frames to send, .npy [N, ...])");
 
     // A bad plan or input fails here, before any process starts.
-    const Plan plan = load_plan(plan_path_, load_model(read_plan(plan_path_).model_path));
+    Plan plan = read_plan(plan_path_);
+    const Graph structure = plan_structure(plan.model_path);
+    resolve_plan(plan, structure);
+    validate_plan(plan, structure);
     const Tensor inputs = read_npy(input);
     if (inputs.dtype() != DType::f32 || inputs.rank() < 2 || inputs.dim(0) < 1)
       throw ShapeError(input + ": expected float32 frames [N, ...], got " + to_string(inputs.shape()));
@@ -170,7 +200,7 @@ class Swarm {
 
     make_log_dir();
     DeviceSet devices;
-    create_roles(plan, devices);
+    create_roles(plan, structure, devices);
     start_broker(devices, broker_config);
     start_nodes();
     wait_until_online();
@@ -199,7 +229,7 @@ class Swarm {
     ::chmod(log_dir_.c_str(), 0755);   // mosquitto drops to its own user after reading its config
   }
 
-  void create_roles(const Plan& plan, DeviceSet& devices) {
+  void create_roles(const Plan& plan, const Graph& structure, DeviceSet& devices) {
     for (const auto& stage : plan.stages)
       for (int k = 0; k < stage.shards; ++k)
         for (int r = 0; r < stage.replicas; ++r) {
@@ -207,6 +237,7 @@ class Swarm {
           role.report.stage = stage.name;
           role.report.shard = k;
           role.report.replica = r;
+          role.report.weight_bytes = role_weight_bytes(structure, stage, k);
           role.report.id = stage.name + (stage.sharded() ? "-k" + std::to_string(k) : "") + "-r" + std::to_string(r);
           DeviceLimits lim = opts_.device;
           if (stage.cpu_quota_of(r) > 0) lim.cpu_quota = stage.cpu_quota_of(r);
@@ -367,9 +398,13 @@ class Swarm {
       nodes.push_back(role.device);
     }
     // Nodes first, while the broker still takes their "offline"; each prints its counters on exit.
-    DeviceSet::stop_together(nodes, 5.0);
+    const std::vector<int> statuses = DeviceSet::stop_together(nodes, 5.0);
     broker_->stop(2.0);
-    for (auto& role : roles_) {
+    for (size_t i = 0; i < roles_.size(); ++i) {
+      Role& role = roles_[i];
+      if (!(WIFEXITED(statuses[i]) && WEXITSTATUS(statuses[i]) == 0))
+        std::fprintf(stderr, "swarm: warning: node '%s' %s when stopped\n", role.report.id.c_str(),
+                     role.device->describe_exit(statuses[i]).c_str());
       std::istringstream ss(read_text(role.log));
       for (std::string line; std::getline(ss, line);)
         if (line.rfind("{\"node\":", 0) == 0) role.report.stats_json = line;
@@ -412,6 +447,7 @@ std::string swarm_result_json(const SwarmResult& r, bool details) {
       json e = {{"id", n.id}, {"stage", n.stage}, {"shard", n.shard}, {"replica", n.replica}};
       if (n.cpu_quota > 0) e["cpu_quota"] = n.cpu_quota;
       if (n.memory_limit_mb > 0) e["memory_mb"] = n.memory_limit_mb;
+      e["weight_mb"] = std::round(n.weight_bytes / 1048576.0 * 10) / 10;
       e["peak_rss_mb"] = n.peak_rss_bytes < 0 ? json(nullptr) : json(std::round(n.peak_rss_bytes / 1048576.0 * 10) / 10);
       const json stats = json::parse(n.stats_json, nullptr, false);
       if (!stats.is_discarded())

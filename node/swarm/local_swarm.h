@@ -42,6 +42,7 @@ struct NodeReport {
   int shard = 0, replica = 0;
   double cpu_quota = 0;
   int64_t memory_limit_mb = 0;
+  int64_t weight_bytes = 0;         // of its slice of the model
   int64_t peak_rss_bytes = -1;      // measured just before it was stopped
   std::string stats_json;           // the line the node printed when it stopped ({"node":..,"processed":..})
 };
