@@ -23,6 +23,12 @@ const Tensor* operand(const Graph& g, const Node& n, size_t i) {
   return &it->second;
 }
 
+const Tensor& required_operand(const Graph& g, const Node& n, size_t i) {
+  const Tensor* t = operand(g, n, i);
+  if (!t) throw ModelError(g.describe(n) + ": required input " + std::to_string(i) + " is missing");
+  return *t;
+}
+
 bool has_input(const Node& n, size_t i) { return i < n.inputs.size() && !n.inputs[i].empty(); }
 
 std::vector<float> to_floats(const Tensor& t) {
@@ -54,15 +60,17 @@ void canonical_pad(const Graph& g, Node& n, const ShapeMap& shapes) {
   std::vector<int64_t> pads = n.attrs.ints("pads");
   float value = n.attrs.f("value", 0.f);
   if (n.inputs.size() > 1) {  // opset 11+: pads, constant_value, axes (18) as inputs
-    pads = operand(g, n, 1)->to_i64_vector();
+    pads = required_operand(g, n, 1).to_i64_vector();
     if (auto t = operand(g, n, 2)) value = to_floats(*t).at(0);
     if (auto axes_t = operand(g, n, 3)) {
       int rank = rank_of(shapes, n.inputs[0]);
       if (rank < 0) throw ModelError(g.describe(n) + ": Pad with axes needs the input rank");
       auto axes = axes_t->to_i64_vector();
       std::vector<int64_t> full(2 * rank, 0);
+      if (pads.size() != 2 * axes.size()) throw ModelError(g.describe(n) + ": pads do not match axes");
       for (size_t k = 0; k < axes.size(); ++k) {
         int64_t a = axes[k] < 0 ? axes[k] + rank : axes[k];
+        if (a < 0 || a >= rank) throw ModelError(g.describe(n) + ": axis out of range");
         full[a] = pads.at(k), full[a + rank] = pads.at(k + axes.size());
       }
       pads = full;
@@ -77,8 +85,8 @@ void canonical_pad(const Graph& g, Node& n, const ShapeMap& shapes) {
 void canonical_slice(const Graph& g, Node& n, const ShapeMap& shapes) {
   std::vector<int64_t> starts, ends, axes, steps;
   if (n.inputs.size() > 1) {  // opset 10+
-    starts = operand(g, n, 1)->to_i64_vector();
-    ends = operand(g, n, 2)->to_i64_vector();
+    starts = required_operand(g, n, 1).to_i64_vector();
+    ends = required_operand(g, n, 2).to_i64_vector();
     if (auto t = operand(g, n, 3)) axes = t->to_i64_vector();
     if (auto t = operand(g, n, 4)) steps = t->to_i64_vector();
     n.inputs.resize(1);
@@ -123,7 +131,7 @@ void canonical_split(const Graph& g, Node& n, const ShapeMap& shapes) {
   auto it = shapes.find(n.inputs[0]);
   if (it != shapes.end() && axis < 0) axis += int64_t(it->second.size());
   n.attrs.set("axis", axis);
-  if (split.empty() && it != shapes.end() && axis < int64_t(it->second.size()) && it->second[axis].known()) {
+  if (split.empty() && it != shapes.end() && axis >= 0 && axis < int64_t(it->second.size()) && it->second[axis].known()) {
     // Equal parts; from opset 18 (num_outputs) the last part may be smaller.
     int64_t d = it->second[axis].value, parts = int64_t(n.outputs.size()), len = (d + parts - 1) / parts;
     for (int64_t k = 0; k < parts; ++k) split.push_back(std::max<int64_t>(0, std::min(len, d - k * len)));
@@ -152,13 +160,15 @@ void canonical_window(const Graph& g, Node& n, const ShapeMap& shapes) {
   std::vector<int64_t> kernel = n.attrs.ints("kernel_shape");
   if (kernel.empty() && n.op == "Conv" && has_input(n, 1)) {
     auto w = g.constants.find(n.inputs[1]);
-    if (w != g.constants.end()) kernel.assign(w->second.shape().begin() + 2, w->second.shape().end());
+    if (w != g.constants.end() && w->second.rank() > 2) kernel.assign(w->second.shape().begin() + 2, w->second.shape().end());
   }
   if (kernel.empty()) return;  // Conv with run-time weights: left to the layer
   const size_t sp = kernel.size();
   auto strides = n.attrs.ints("strides", std::vector<int64_t>(sp, 1));
   auto dilations = n.attrs.ints("dilations", std::vector<int64_t>(sp, 1));
   auto pads = n.attrs.ints("pads", std::vector<int64_t>(2 * sp, 0));
+  if (strides.size() != sp || dilations.size() != sp || pads.size() != 2 * sp)
+    throw ModelError(g.describe(n) + ": strides, dilations or pads do not match kernel_shape");
   std::string auto_pad = n.attrs.s("auto_pad", "NOTSET");
   if (auto_pad == "VALID") {
     pads.assign(2 * sp, 0);
@@ -220,7 +230,7 @@ void canonicalize(Graph& g, int opset, const ShapeMap& shapes) {
     else if (op == "Pad") canonical_pad(g, n, shapes);
     else if (op == "Slice") canonical_slice(g, n, shapes);
     else if (op == "Reshape") {
-      if (n.inputs.size() > 1) n.attrs.set("shape", operand(g, n, 1)->to_i64_vector());
+      if (n.inputs.size() > 1) n.attrs.set("shape", required_operand(g, n, 1).to_i64_vector());
       n.inputs.resize(1);
     } else if (op == "Squeeze") canonical_squeeze(g, n, shapes);
     else if (op == "Unsqueeze" || op.rfind("Reduce", 0) == 0) axes_to_attr(g, n);

@@ -181,7 +181,11 @@ std::optional<Values> fold_unsqueeze(const onnx::NodeProto& n, const Inputs& in,
   if (!ok) return std::nullopt;
   int64_t rank = x.t.rank() + int64_t(axes.size());
   std::vector<bool> inserted(rank, false);
-  for (int64_t a : axes) inserted[normalize_axis(a, rank, where)] = true;
+  for (int64_t a : axes) {
+    int64_t i = normalize_axis(a, rank, where);
+    if (inserted[i]) throw ModelError(where + ": repeated axis " + std::to_string(a));
+    inserted[i] = true;
+  }
   Shape out;
   size_t k = 0;
   for (int64_t i = 0; i < rank; ++i) out.push_back(inserted[i] ? 1 : x.t.shape()[k++]);
@@ -201,6 +205,9 @@ FoldValue fold_concat(const Inputs& in, int64_t axis_attr, const std::string& wh
   for (auto* p : parts) {
     if (p->t.rank() != int64_t(out.size()) || p->t.dtype() != dtype)
       throw ModelError(where + ": Concat inputs differ in rank or type");
+    for (size_t d = 0; d < out.size(); ++d)
+      if (int64_t(d) != axis && p->t.shape()[d] != parts[0]->t.shape()[d])
+        throw ModelError(where + ": Concat inputs differ outside the axis");
     out[axis] += p->t.shape()[axis];
     symbolic |= !p->known();
   }
@@ -294,10 +301,13 @@ std::optional<Values> fold_slice(const onnx::NodeProto& n, const Inputs& in, int
   return Values{pick(x, out, index)};
 }
 
-FoldValue fold_transpose(const FoldValue& x, std::vector<int64_t> perm) {
+FoldValue fold_transpose(const FoldValue& x, std::vector<int64_t> perm, const std::string& where) {
   const Shape& s = x.t.shape();
   if (perm.empty())
     for (int64_t i = x.t.rank() - 1; i >= 0; --i) perm.push_back(i);
+  std::vector<int64_t> sorted = perm;
+  std::sort(sorted.begin(), sorted.end());
+  if (sorted != iota_index(x.t.rank())) throw ModelError(where + ": perm is not a permutation of the input's axes");
   Shape out(s.size());
   for (size_t i = 0; i < s.size(); ++i) out[i] = s[perm[i]];
   auto in_st = strides_of(s), out_st = strides_of(out);
@@ -336,6 +346,13 @@ Values fold_split(const onnx::NodeProto& n, const FoldValue& x, std::vector<int6
     if (parts == 0 || d % parts) throw ModelError(where + ": cannot split " + std::to_string(d) + " evenly");
     sizes.assign(parts, d / parts);
   }
+  int64_t total = 0;
+  for (int64_t len : sizes) {
+    if (len < 0) throw ModelError(where + ": negative split size");
+    total += len;
+  }
+  if (total != d || int64_t(sizes.size()) != parts)
+    throw ModelError(where + ": split sizes do not add up to the axis or do not match the outputs");
   Values out;
   int64_t begin = 0;
   for (int64_t len : sizes) {
@@ -546,7 +563,7 @@ std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, cons
   if (op == "Flatten") {
     const Shape& s = x.t.shape();
     int64_t axis = attr_int(n, "axis", 1);
-    if (axis < 0) axis += s.size();
+    if (axis != int64_t(s.size())) axis = normalize_axis(axis, s.size(), where);  // rank itself is allowed
     int64_t outer = 1;
     for (int64_t i = 0; i < axis; ++i) outer *= s[i];
     return Values{with_shape(x, {outer, outer ? x.t.numel() / outer : 0})};
@@ -571,7 +588,7 @@ std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, cons
     return Values{fold_gather(x, indices, attr_int(n, "axis", 0), where)};
   }
   if (op == "Slice") return fold_slice(n, in, n.input_size() > 1, where);
-  if (op == "Transpose") return Values{fold_transpose(x, attr_ints(n, "perm"))};
+  if (op == "Transpose") return Values{fold_transpose(x, attr_ints(n, "perm"), where)};
   if (op == "Expand") {
     auto target = known_ints(in, 1);
     if (!target) return std::nullopt;
@@ -609,6 +626,7 @@ std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, cons
     FoldValue r{Tensor(shape, DType::f32), {}};
     if (auto* a = find_attr(n, "value")) {
       Tensor v = tensor_from_proto(a->t(), where + " value");
+      if (v.numel() != 1) throw ModelError(where + ": value must hold one element");
       r.t = Tensor(shape, v.dtype());
       for (int64_t j = 0; j < r.t.numel(); ++j) {
         if (v.dtype() == DType::f32) r.t.f32()[j] = v.f32()[0];
@@ -619,6 +637,8 @@ std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, cons
   }
   if (op == "Range") {
     const FoldValue &start = x, &limit = need(in, 1, where), &delta = need(in, 2, where);
+    if (start.t.numel() != 1 || limit.t.numel() != 1 || delta.t.numel() != 1)
+      throw ModelError(where + ": Range operands must be scalars");
     double s = element(start.t, 0), l = element(limit.t, 0), d = element(delta.t, 0);
     if (d == 0) throw ModelError(where + ": Range delta is 0");
     double steps = std::ceil((l - s) / d);

@@ -100,7 +100,7 @@ bool is_canonical_gemm(const Graph& g, const Node& n) {
 
 void remove_passthrough_nodes(Graph& g) {
   for (auto& n : g.nodes) {
-    if (n.op != "Identity" && n.op != "Dropout") continue;
+    if ((n.op != "Identity" && n.op != "Dropout") || n.inputs.empty() || n.outputs.empty()) continue;
     bool extra_output_used = false;  // Dropout's mask
     for (size_t k = 1; k < n.outputs.size(); ++k)
       extra_output_used |= !n.outputs[k].empty() && (!consumers(g, n.outputs[k]).empty() || is_graph_output(g, n.outputs[k]));
@@ -194,12 +194,13 @@ void fold_batchnorm(Graph& g) {
     const Tensor *scale = f32_constant(g, bn, 1), *shift = f32_constant(g, bn, 2), *mean = f32_constant(g, bn, 3),
                  *var = f32_constant(g, bn, 4);
     const Tensor& w = g.constants.at(prev.inputs[1]);
+    if (w.rank() < 2) continue;
     const int64_t channels = w.dim(0);  // Conv: output channels; canonical Gemm: N
     if (!scale || !shift || !mean || !var) continue;
     if (scale->numel() != channels || shift->numel() != channels || mean->numel() != channels || var->numel() != channels)
       continue;
     const Tensor* b = f32_constant(g, prev, 2);
-    if (prev.inputs.size() > 2 && !prev.inputs[2].empty() && !b) continue;
+    if (prev.inputs.size() > 2 && !prev.inputs[2].empty() && (!b || b->numel() != channels)) continue;
 
     // y = s * (conv(x) + b - mean) + shift with s = scale / sqrt(var + eps): scale W's rows by s.
     const float eps = bn.attrs.f("epsilon", 1e-5f);
