@@ -73,7 +73,7 @@ class Pool : public Layer {
     const size_t r = kernel_.size();
     if (s.size() != r + 2) throw ShapeError("input " + to_string(s) + " does not have " + std::to_string(r) + " spatial dimensions");
     Shape out = {s[0], s[1]};
-    for (size_t d = 0; d < r; ++d) out.push_back(geometry(d, s[d + 2]).first.size());
+    for (size_t d = 0; d < r; ++d) out.push_back(extent(d, s[d + 2]).out);
     return {out};
   }
 
@@ -82,18 +82,18 @@ class Pool : public Layer {
     Shape out_shape = output_shapes({s})[0];
     Tensor out(out_shape);
     // Treat every pool as 3-D: missing leading spatial dimensions have size 1 and a single tap.
+    // The taps depend only on the input shape, so they are kept for the next call (small models
+    // would otherwise spend much of a pool's time recomputing them).
     const size_t r = kernel_.size();
-    Taps taps[3];
+    if (s != taps_shape_) {
+      for (size_t d = 0; d < 3; ++d) taps_[d] = d + r < 3 ? Taps{{0}, {1}, {1}, 0} : geometry(d + r - 3, s[d + r - 1]);
+      taps_shape_ = s;
+    }
+    const Taps* taps = taps_;
     int64_t in_dim[3] = {1, 1, 1}, dil[3] = {1, 1, 1};
-    for (size_t d = 0; d < 3; ++d) {
-      if (d + r < 3) {
-        taps[d] = {{0}, {1}, {1}, 0};
-        continue;
-      }
-      size_t k = d + r - 3;
-      taps[d] = geometry(k, s[k + 2]);
-      in_dim[d] = s[k + 2];
-      dil[d] = dilations_[k];
+    for (size_t d = 3 - r; d < 3; ++d) {
+      in_dim[d] = s[d + r - 1];
+      dil[d] = dilations_[d + r - 3];
     }
     const int64_t od = taps[0].first.size(), oh = taps[1].first.size(), ow = taps[2].first.size();
     const int64_t in_plane = in_dim[0] * in_dim[1] * in_dim[2], out_plane = od * oh * ow, W = in_dim[2];
@@ -146,11 +146,13 @@ class Pool : public Layer {
   }
 
  private:
-  // Output positions along spatial dimension d of extent `in` and, for each, its taps.
-  Taps geometry(size_t d, int64_t in) const {
+  // Output size and the pads in effect (auto_pad resolved) along spatial dimension d of extent `in`.
+  struct Extent {
+    int64_t out, pad_begin, pad_end;
+  };
+  Extent extent(size_t d, int64_t in) const {
     const size_t r = kernel_.size();
-    const int64_t k = kernel_[d], s = strides_[d], dil = dilations_[d];
-    const int64_t span = (k - 1) * dil + 1;
+    const int64_t s = strides_[d], span = (kernel_[d] - 1) * dilations_[d] + 1;
     int64_t pb = pads_[d], pe = pads_[d + r], out;
     if (auto_pad_ == "NOTSET") {
       const int64_t room = in + pb + pe - span;
@@ -168,8 +170,17 @@ class Pool : public Layer {
       pb = auto_pad_ == "SAME_UPPER" ? total / 2 : total - total / 2;
       pe = total - pb;
     }
+    return {out, pb, pe};
+  }
+
+  // For each output position along spatial dimension d of extent `in`, its taps.
+  Taps geometry(size_t d, int64_t in) const {
+    const int64_t k = kernel_[d], s = strides_[d], dil = dilations_[d];
+    const int64_t span = (k - 1) * dil + 1;
+    const auto [out, pb, pe] = extent(d, in);
     Taps t;
     t.pad_begin = pb;
+    t.first.reserve(out), t.count.reserve(out), t.padded_count.reserve(out);
     for (int64_t o = 0; o < out; ++o) {
       const int64_t start = o * s - pb;
       // Taps start + i*dil for i in [0, k): keep those inside [0, in).
@@ -187,6 +198,8 @@ class Pool : public Layer {
   bool max_ = false, ceil_ = false, include_pad_ = false;
   std::vector<int64_t> kernel_, strides_, dilations_, pads_;
   std::string auto_pad_;
+  Shape taps_shape_;  // the input shape taps_ were computed for
+  Taps taps_[3];
 };
 
 // GlobalAveragePool / GlobalMaxPool: one value per (n, c) plane, output [N, C, 1, ...].
