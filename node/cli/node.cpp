@@ -34,12 +34,10 @@ int cmd_node(int argc, char** argv) {
       ("queue,q", po::value(&cfg.queue)->default_value(cfg.queue),
        "intake queue capacity; requests beyond it are refused with an error")
       ("handoff-depth", po::value(&cfg.handoff_depth)->default_value(cfg.handoff_depth),
-       "requests waiting at which a replica passes new arrivals back to its share group")
-      ("max-handoffs", po::value(&cfg.max_handoffs)->default_value(cfg.max_handoffs),
-       "times one request may be passed back")
+       "requests waiting from which a replica passes arrivals to a peer expected to finish them sooner")
       ("memory-limit", po::value(&cfg.memory_limit_mb)->default_value(0),
        "MB this device has: refuse a slice whose weights + 64 MB runtime exceed it (0 = no limit)")
-      ("heartbeat-ms", po::value(&cfg.heartbeat_ms)->default_value(cfg.heartbeat_ms), "heartbeat period")
+      ("heartbeat-ms", po::value(&cfg.heartbeat_ms)->default_value(cfg.heartbeat_ms), "heartbeat period (peers balance load on these figures)")
       ("prefix", po::value(&cfg.prefix)->default_value(cfg.prefix), "MQTT topic prefix")
       ("join-capacity", po::value(&cfg.join_capacity)->default_value(cfg.join_capacity),
        "shard joins this node may have open at once")

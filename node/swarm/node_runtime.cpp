@@ -116,14 +116,18 @@ void NodeRuntime::start() {
   dispatcher_ = std::make_unique<Dispatcher>(*client_, topics_, layout_, cfg_.node_id, cfg_.join_capacity);
   running_ = true;
   worker_ = std::thread([this] { worker_loop(); });
-  heartbeat_ = std::thread([this] { heartbeat_loop(); });
   client_->connect();
   // Subscribe after connecting, waiting for each SUBACK, and only then say hello: a node that has
   // announced itself receives its input. Reconnects resubscribe and announce again.
   client_->subscribe(input_filter_);
   client_->subscribe(topics_.node_in(cfg_.node_id));
+  if (replicas_ > 1) {
+    client_->subscribe(topics_.node_work(cfg_.node_id));
+    client_->subscribe(topics_.heartbeat("+"));
+  }
   client_->on_connected([this] { announce(); });
   announce();
+  heartbeat_ = std::thread([this] { heartbeat_loop(); });
   log_line(cfg_.node_id, "serving " + model_ + " stage " + std::to_string(slice_.stage_index) + " ('" +
                              slice_.stage.name + "')" + (is_shard_ ? " shard " + std::to_string(cfg_.shard) : "") +
                              " on " + input_filter_ + ", " + std::to_string(slice_.graph.nodes.size()) + " nodes, " +
@@ -159,15 +163,17 @@ void NodeRuntime::on_message(Inbound&& in) {
     if (!e.reply_to.empty()) dispatcher_->report_error(e.request_id, e.reply_to, cfg_.node_id + ": " + e.what());
     return;
   }
-  auto* msg = std::get_if<TensorMessage>(&decoded);
-  if (!msg) {
-    log_line(cfg_.node_id, "ignored a control message on data topic " + in.topic);
+  if (auto* hb = std::get_if<Heartbeat>(&decoded)) {
+    on_peer_heartbeat(*hb);
     return;
   }
+  auto* msg = std::get_if<TensorMessage>(&decoded);
+  if (!msg) return;
   if (in.topic == topics_.node_in(cfg_.node_id)) {
     dispatcher_->post_partial(std::move(*msg));
     return;
   }
+  if (in.topic != input_topic_ && in.topic != topics_.node_work(cfg_.node_id)) return;
   if (msg->model != model_ || msg->stage != slice_.stage_index || (is_shard_ && msg->shard_index != cfg_.shard)) {
     dispatcher_->report_error(msg->request_id, msg->reply_to,
                               cfg_.node_id + ": got a request for model '" + msg->model + "' stage " +
@@ -176,15 +182,17 @@ void NodeRuntime::on_message(Inbound&& in) {
                                   " shard " + std::to_string(cfg_.shard));
     return;
   }
-  // Busy: pass it back to the share group once, so a less loaded replica takes it.
-  if (replicas_ > 1 && msg->handoffs < cfg_.max_handoffs &&
-      intake_.size() >= static_cast<size_t>(std::max(0, cfg_.handoff_depth))) {
-    ++msg->handoffs;
-    if (client_->try_publish(in.topic, encode(*msg))) {
-      ++handed_off_;
-      return;
+  // Busy: a peer that will finish it sooner takes it (once; a passed request stays where it lands).
+  if (in.topic == input_topic_ && msg->handoffs == 0) {
+    const std::string peer = faster_peer();
+    if (!peer.empty()) {
+      ++msg->handoffs;
+      if (client_->try_publish(topics_.node_work(peer), encode(*msg))) {
+        ++handed_off_;
+        return;
+      }
+      --msg->handoffs;
     }
-    --msg->handoffs;
   }
   const std::string id = msg->request_id, reply_to = msg->reply_to;
   if (!intake_.try_push({std::move(*msg), received_us})) {
@@ -193,6 +201,40 @@ void NodeRuntime::on_message(Inbound&& in) {
                               cfg_.node_id + ": overloaded, its intake queue of " + std::to_string(intake_.capacity()) +
                                   " requests is full");
   }
+}
+
+void NodeRuntime::on_peer_heartbeat(const Heartbeat& hb) {
+  const NodeInfo& p = hb.info;
+  if (p.node_id == cfg_.node_id || p.model != model_ || p.stage != slice_.stage_index || p.shard_index != cfg_.shard)
+    return;
+  peers_[p.node_id] = {p.caps.ms_per_frame, static_cast<double>(hb.queue_depth), std::chrono::steady_clock::now()};
+}
+
+std::string NodeRuntime::faster_peer() {
+  const double waiting = static_cast<double>(intake_.size());
+  if (peers_.empty() || waiting < cfg_.handoff_depth) return "";
+  const double my_ms = ms_per_frame_ > 0 ? ms_per_frame_.load() : 1.0;
+  const auto now = std::chrono::steady_clock::now();
+  const auto stale = std::chrono::milliseconds(3 * cfg_.heartbeat_ms);
+  std::string best;
+  double best_delay = (waiting + 1) * my_ms;   // when a new arrival would finish here
+  for (auto& [id, peer] : peers_) {
+    if (now - peer.updated > stale) continue;   // gone quiet: maybe gone
+    const double ms = peer.ms_per_frame > 0 ? peer.ms_per_frame : my_ms;
+    // Since its heartbeat the peer has worked its queue down at its own speed.
+    const double since = std::chrono::duration<double, std::milli>(now - peer.updated).count();
+    const double depth = std::max(0.0, peer.depth - since / ms);
+    const double delay = (depth + 1) * ms;
+    if (delay < best_delay) best_delay = delay, best = id;
+  }
+  if (!best.empty()) {
+    // Count what we send until its next heartbeat says better.
+    Peer& p = peers_[best];
+    const double since = std::chrono::duration<double, std::milli>(now - p.updated).count();
+    p.depth = std::max(0.0, p.depth - since / (p.ms_per_frame > 0 ? p.ms_per_frame : my_ms)) + 1;
+    p.updated = now;
+  }
+  return best;
 }
 
 void NodeRuntime::worker_loop() {

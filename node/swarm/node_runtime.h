@@ -5,13 +5,17 @@
 //        └─ partials on the direct topic ─▶ Dispatcher join thread    └─▶ Dispatcher::forward / join topic
 //
 // Load follows speed. Mosquitto deals shared-subscription messages round-robin, blind to load, so a
-// replica that already has `handoff_depth` requests waiting passes a new arrival back to its share
-// group once (the broker gives it to the next member) instead of queueing it: a replica twice as fast
-// then serves about twice the frames, and nobody idles while another has a backlog. A node never
-// leaves the group: Mosquitto drops a message published while a group has no member, so leaving
-// when full would lose requests whenever every replica is busy at once.
+// replica regulates its intake itself: every node hears its peers' heartbeats (same stage and shard:
+// ms per frame, queue depth) and, when it has `handoff_depth` requests waiting and a peer is
+// expected to finish a new request sooner, passes the arrival to that peer's work topic instead of
+// queueing it. Between heartbeats a peer's queue is estimated from what was sent to it and its speed.
+// A passed request is never passed again. A replica twice as fast thus serves about twice the
+// frames, and nobody idles while another has a backlog. (Leaving the share group while busy, the
+// other way, loses requests: Mosquitto drops a message published while a group has no member, which
+// happens whenever every replica is busy at once.)
 #pragma once
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -34,10 +38,9 @@ struct NodeConfig {
   int shard = 0;                // which shard of a sharded stage
   int threads = 1;              // kernel threads
   int queue = 64;               // intake capacity; beyond it requests fail with "overloaded"
-  int handoff_depth = 2;        // waiting requests at which new arrivals go back to the share group
-  int max_handoffs = 1;         // times one request may be passed on
+  int handoff_depth = 2;        // waiting requests from which arrivals may go to a faster peer
   int64_t memory_limit_mb = 0;  // refuse a slice whose weights + runtime exceed it; 0 = no limit
-  int heartbeat_ms = 2000;
+  int heartbeat_ms = 1000;     // also how fresh peers' load figures are
   size_t join_capacity = 256;   // open joins (requests this node sent to a sharded next stage)
   size_t max_message_mb = 128;  // larger messages are refused (broker-config allows 128 MB)
   double min_frame_ms = 0;      // pad every frame to this time: emulates a slower device in tests
@@ -84,6 +87,9 @@ class NodeRuntime {
     uint64_t received_us = 0;
   };
   void on_message(Inbound&& in);
+  void on_peer_heartbeat(const Heartbeat& hb);
+  // A peer expected to finish one more request sooner than this node, or "" (Paho thread only).
+  std::string faster_peer();
   void worker_loop();
   void process(Work& w);
   void heartbeat_loop();
@@ -104,6 +110,12 @@ class NodeRuntime {
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> processed_{0}, handed_off_{0}, refused_{0}, expired_{0}, failed_{0};
   std::atomic<float> ms_per_frame_{0};
+  struct Peer {
+    float ms_per_frame = 0;
+    double depth = 0;   // estimated waiting requests
+    std::chrono::steady_clock::time_point updated;
+  };
+  std::map<std::string, Peer> peers_;   // same stage and shard; touched on the Paho thread only
   std::mutex callback_mu_;   // held by on_message; stop() takes it to know no callback is running
   std::thread worker_, heartbeat_;
   // Declared last: destroyed first, so no callback runs into a destroyed member.

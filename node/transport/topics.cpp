@@ -37,6 +37,7 @@ std::string Topics::shard_share(const std::string& model, int stage, int shard) 
 std::string Topics::topology(const std::string& model) const { return prefix_ + "/" + model + "/topology"; }
 
 std::string Topics::node_in(const std::string& id) const { return prefix_ + "/node/" + id + "/in"; }
+std::string Topics::node_work(const std::string& id) const { return prefix_ + "/node/" + id + "/work"; }
 std::string Topics::node_status(const std::string& id) const { return prefix_ + "/node/" + id + "/status"; }
 std::string Topics::client_result(const std::string& client_id) const {
   return prefix_ + "/client/" + client_id + "/result";

@@ -5,6 +5,7 @@
 //   <p>/<model>/s<stage>/shard<k>/in     shard k's input; replicas share $share/<p>-<model>-s<stage>-shard<k>/...
 //   <p>/<model>/topology                 retained Topology: stages and their shard counts
 //   <p>/node/<id>/in                     a node's (or client's) direct topic: shard partials to join
+//   <p>/node/<id>/work                   requests a busy replica passes to this less loaded one
 //   <p>/node/<id>/status                 retained "online"; "offline" as the will / on shutdown
 //   <p>/client/<id>/result               default reply_to: results and Errors of client <id>
 //   <p>/ctl/hello/<id>, <p>/ctl/heartbeat/<id>, <p>/ctl/assign/<id>, <p>/ctl/error
@@ -29,11 +30,12 @@ class Topics {
   std::string topology(const std::string& model) const;
 
   std::string node_in(const std::string& id) const;
+  std::string node_work(const std::string& id) const;
   std::string node_status(const std::string& id) const;
   std::string client_result(const std::string& client_id) const;
 
   std::string hello(const std::string& id) const;
-  std::string heartbeat(const std::string& id) const;
+  std::string heartbeat(const std::string& id) const;   // id "+" gives the filter for all nodes
   std::string assign(const std::string& id) const;
   std::string error() const;
   std::string control_all() const;   // <p>/ctl/# for monitors
