@@ -1,0 +1,68 @@
+// The operator table: lookups, error messages naming the node, and the macs() convention written
+// at the top of node/layers/registry.cpp.
+#include "layers/layer_test.h"
+
+namespace dnn::test {
+namespace {
+
+TEST(Registry, UnsupportedOperatorNamesOpAndNode) {
+  Node n = make_node("NonMaxSuppression", 1);
+  n.name = "nms_7";
+  try {
+    make_layer(n, {nullptr});
+    FAIL() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("NonMaxSuppression"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("nms_7"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(is_supported_op("NonMaxSuppression"));
+}
+
+TEST(Registry, LoadErrorsNameTheNode) {
+  Node n = make_node("Reshape", 1);
+  n.name = "reshape_3";
+  try {
+    make_layer(n, {nullptr});
+    FAIL() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("node 'reshape_3' (Reshape)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Registry, ListsTheIssueOpSet) {
+  for (const char* op : {"Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Mul", "Add", "Sub", "Div",
+                         "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
+                         "Transpose", "Concat", "Split", "Slice", "Softmax", "Pad", "Dropout", "Identity", "LRN",
+                         "ReduceMean"})
+    EXPECT_TRUE(is_supported_op(op)) << op;
+}
+
+TEST(Registry, MacsConvention) {
+  const Shape x = {2, 8, 6, 6};
+  const int64_t n = numel(x);
+  auto macs = [&](const Node& node, std::vector<const Tensor*> consts, std::vector<Shape> in) {
+    return make_layer(node, consts)->macs(in);
+  };
+  // Elementwise and data movement: 0.
+  EXPECT_EQ(0, macs(make_node("Relu", 1), {nullptr}, {x}));
+  EXPECT_EQ(0, macs(make_node("Add", 2), {nullptr, nullptr}, {x, x}));
+  Attrs perm;
+  perm.set("perm", std::vector<int64_t>{0, 2, 3, 1});
+  EXPECT_EQ(0, macs(make_node("Transpose", 1, perm), {nullptr}, {x}));
+  // Reductions and BatchNormalization: one per input element; LRN: `size` per element.
+  EXPECT_EQ(n, macs(make_node("GlobalAveragePool", 1), {nullptr}, {x}));
+  EXPECT_EQ(n, macs(make_node("Softmax", 1), {nullptr}, {x}));
+  EXPECT_EQ(n, macs(make_node("ReduceMean", 1), {nullptr}, {x}));
+  Tensor p = random_tensor({8}, 1, 0.5f, 1.f);
+  EXPECT_EQ(n, macs(make_node("BatchNormalization", 5), {nullptr, &p, &p, &p, &p}, {x, {8}, {8}, {8}, {8}}));
+  Attrs lrn;
+  lrn.set("size", int64_t(5));
+  EXPECT_EQ(5 * n, macs(make_node("LRN", 1, lrn), {nullptr}, {x}));
+  // Pooling: one per window element per output.
+  Attrs pool;
+  pool.set("kernel_shape", std::vector<int64_t>{3, 3});
+  EXPECT_EQ(2 * 8 * 4 * 4 * 9, macs(make_node("AveragePool", 1, pool), {nullptr}, {x}));
+}
+
+}  // namespace
+}  // namespace dnn::test
