@@ -57,7 +57,7 @@ inline float vexp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.f;
-  // Times 2^n as 2^a * 2^b (a + b = n), so every n in [-150, 129] has valid exponent bits.
+  // Times 2^n as 2^a * 2^b (a + b = n), so every n in [-150, 128] has valid exponent bits.
   const int32_t ni = static_cast<int32_t>(n), a = ni / 2, b = ni - a;
   const int32_t ea = (a + 127) << 23, eb = (b + 127) << 23;
   return p * __builtin_bit_cast(float, ea) * __builtin_bit_cast(float, eb);

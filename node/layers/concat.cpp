@@ -1,5 +1,7 @@
 // Concat along one axis: for each index of the outer dimensions, each input contributes one
 // contiguous block. Inputs may be constants (kept from load).
+#include <cstring>
+
 #include "layers/common.h"
 
 namespace dnn {

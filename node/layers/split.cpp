@@ -1,5 +1,7 @@
 // Split along one axis into several outputs: sizes from `split` (attribute or constant input), else
 // equal parts, one per output. Each output is a copy (a view would need strides for axis > 0).
+#include <cstring>
+
 #include "layers/common.h"
 
 namespace dnn {
