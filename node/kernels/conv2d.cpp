@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/depthwise.h"
+#include "kernels/winograd.h"
 
 namespace dnn {
 namespace kernels {
@@ -72,8 +73,15 @@ Conv2d::Conv2d(const ConvParams& p, const float* weight, const float* bias, cons
     depthwise_.assign(weight, weight + p.out_ch * p.kh * p.kw);
     return;
   }
+  if (Winograd::applies(p) && p.in_ch >= kWinogradMinChannels && p.in_ch * p.out_ch <= kWinogradMaxPairs) {
+    method_ = Method::Winograd;
+    winograd_ = std::make_unique<Winograd>(p, weight);
+    return;
+  }
   for (int64_t g = 0; g < G; ++g) packed_.emplace_back(weight + g * Mg * K, Mg, K, K, 1);
 }
+
+Conv2d::~Conv2d() = default;
 
 void Conv2d::set_padding(int64_t top, int64_t left, int64_t bottom, int64_t right) {
   p_.pad_t = top;
@@ -86,6 +94,8 @@ void Conv2d::forward(const float* in, int64_t batch, int64_t h, int64_t w, const
                      ThreadPool& pool) const {
   if (method_ == Method::Depthwise)
     depthwise_conv(p_, depthwise_.data(), bias_.data(), act_, in, batch, h, w, residual, out, pool);
+  else if (method_ == Method::Winograd)
+    winograd_->forward(p_, in, batch, h, w, bias_.data(), residual, act_, out, pool);
   else
     forward_gemm(in, batch, h, w, residual, out, pool);
 }
@@ -101,7 +111,7 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
   const GemmTiling tiling(Mg, N, pool.size());
   const int64_t per_group = tiling.units();
   pool.parallel_for(batch * G * per_group, [&](int64_t b, int64_t e) {
-    auto ws = alloc_floats(kGemmWorkspace);
+    float* ws = thread_scratch(0, kGemmWorkspace);
     for (int64_t u = b; u < e; ++u) {
       const int64_t img = u / (G * per_group), g = u / per_group % G;
       int64_t m0, m1, n0, n1;
@@ -113,9 +123,9 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
       ep.residual = residual ? residual + y_off : nullptr;
       ep.act = act_;
       if (pointwise)
-        gemm_block(packed_[g], MatrixPacker(x, N, 1, true), m0, m1, n0, n1, out + y_off, N, ep, ws.get());
+        gemm_block(packed_[g], MatrixPacker(x, N, 1, true), m0, m1, n0, n1, out + y_off, N, ep, ws);
       else
-        gemm_block(packed_[g], Im2colPacker(x, h, w, p_), m0, m1, n0, n1, out + y_off, N, ep, ws.get());
+        gemm_block(packed_[g], Im2colPacker(x, h, w, p_), m0, m1, n0, n1, out + y_off, N, ep, ws);
     }
   });
 }

@@ -1,6 +1,8 @@
 // 2-D convolution, NCHW, any stride, dilation, (asymmetric) padding and group count, with bias,
 // residual and activation fused into the epilogue. The method is chosen once, at construction:
 //  - depthwise (groups == in_ch == out_ch): a direct kernel, weights kept as they are;
+//  - dense 3x3 stride 1 with at most kWinogradMaxPairs channel pairs: Winograd F(4x4, 3x3) (its
+//    transformed weights are 4x larger, so the big late layers of VGG / ResNet stay on GEMM);
 //  - everything else: packed GEMM per group, the im2col gather fused into B packing
 //    (1x1 stride-1 unpadded convolutions read the input directly).
 #pragma once
@@ -38,12 +40,20 @@ class Im2colPacker : public BPacker {
   const ConvParams& p_;
 };
 
+class Winograd;
+
+// Largest in_ch * out_ch run through Winograd: 256 x 256 (9.4 MB of transformed weights).
+constexpr int64_t kWinogradMaxPairs = 256 * 256;
+// Fewer input channels than this (an RGB stem) leave too little GEMM work to pay for the transforms.
+constexpr int64_t kWinogradMinChannels = 16;
+
 class Conv2d {
  public:
-  enum class Method { Gemm, Depthwise };
+  enum class Method { Gemm, Depthwise, Winograd };
   // weight: out_ch x (in_ch / groups) x kh x kw; bias: out_ch floats or null. Both are copied into
   // the kernel's own (packed) form, so the caller may free them.
   Conv2d(const ConvParams& p, const float* weight, const float* bias, const Activation& act);
+  ~Conv2d();
   // in: batch x in_ch x h x w; out: batch x out_ch x out_h(h) x out_w(w); residual: like out, or null.
   void forward(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
                ThreadPool& pool) const;
@@ -62,6 +72,7 @@ class Conv2d {
   std::vector<float> bias_;             // out_ch floats (zeros without a bias)
   std::vector<PackedA> packed_;         // Gemm: one packed weight matrix per group
   std::vector<float> depthwise_;        // Depthwise: out_ch x kh x kw as given
+  std::unique_ptr<Winograd> winograd_;  // Winograd: transformed weights
 };
 
 }  // namespace kernels

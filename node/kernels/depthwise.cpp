@@ -74,9 +74,8 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
 
   pool.parallel_for(batch * C, [&](int64_t b, int64_t e) {
     // Zeroed once: the padding border is the same for every channel, only the data is rewritten.
-    auto planes = alloc_floats(plane_floats), padded_row = alloc_floats(pw + 2 * kW);
-    float* pl = planes.get();
-    float* prow = padded_row.get();
+    float* pl = thread_scratch(1, plane_floats);
+    float* prow = thread_scratch(2, pw + 2 * kW);
     std::fill(pl, pl + plane_floats, 0.f);
     std::fill(prow, prow + pw + 2 * kW, 0.f);
     for (int64_t u = b; u < e; ++u) {

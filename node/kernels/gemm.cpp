@@ -18,6 +18,20 @@ std::unique_ptr<float, void (*)(void*)> alloc_floats(int64_t n) {
   return {static_cast<float*>(p), std::free};
 }
 
+float* thread_scratch(int slot, int64_t n) {
+  struct Buffer {
+    std::unique_ptr<float, void (*)(void*)> data{nullptr, std::free};
+    int64_t size = 0;
+  };
+  thread_local Buffer buffers[4];
+  Buffer& b = buffers[slot];
+  if (b.size < n) {
+    b.data = alloc_floats(n);
+    b.size = n;
+  }
+  return b.data.get();
+}
+
 PackedA::PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int64_t col_stride, float scale)
     : M_(M), K_(K), Mpad_((M + kMR - 1) / kMR * kMR) {
   data_ = std::shared_ptr<float>(alloc_floats(Mpad_ * K_).release(), std::free);
@@ -182,11 +196,11 @@ void GemmTiling::unit(int64_t u, int64_t& m0, int64_t& m1, int64_t& n0, int64_t&
 void gemm(const PackedA& A, const BPacker& B, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool) {
   const GemmTiling tiling(A.rows(), N, pool.size());
   pool.parallel_for(tiling.units(), [&](int64_t b, int64_t e) {
-    auto ws = alloc_floats(kGemmWorkspace);
+    float* ws = thread_scratch(0, kGemmWorkspace);
     for (int64_t u = b; u < e; ++u) {
       int64_t m0, m1, n0, n1;
       tiling.unit(u, m0, m1, n0, n1);
-      gemm_block(A, B, m0, m1, n0, n1, C, ldc, ep, ws.get());
+      gemm_block(A, B, m0, m1, n0, n1, C, ldc, ep, ws);
     }
   });
 }

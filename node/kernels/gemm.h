@@ -103,6 +103,10 @@ void gemm(const float* a_src, int64_t a_row_stride, int64_t a_col_stride, float 
           int64_t M, int64_t K, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
 void gemm(const PackedA& A, const BPacker& B, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
 
+// This thread's 64-byte aligned scratch buffer number `slot` (0..3), grown to at least n floats and
+// kept for the next call: kernels reuse it instead of allocating (and page-faulting) per call.
+float* thread_scratch(int slot, int64_t n);
+
 // 64-byte aligned float scratch for one thread.
 std::unique_ptr<float, void (*)(void*)> alloc_floats(int64_t n);
 

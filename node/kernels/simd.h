@@ -21,6 +21,8 @@ inline Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
 inline void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+inline Vec fnma(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a * b
 inline Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
 inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
 inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
@@ -50,6 +52,8 @@ inline Vec loadu(const float* p) { return _mm256_loadu_ps(p); }
 inline void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+inline Vec fnma(Vec a, Vec b, Vec c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a * b
 inline Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
 inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
 inline Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
@@ -89,6 +93,14 @@ inline Vec add(Vec a, Vec b) {
 inline Vec mul(Vec a, Vec b) {
   for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i];
   return a;
+}
+inline Vec sub(Vec a, Vec b) {
+  for (int i = 0; i < 4; ++i) a.v[i] -= b.v[i];
+  return a;
+}
+inline Vec fnma(Vec a, Vec b, Vec c) {  // c - a * b
+  for (int i = 0; i < 4; ++i) c.v[i] -= a.v[i] * b.v[i];
+  return c;
 }
 inline void deinterleave2(const float* p, Vec& even, Vec& odd) {
   for (int i = 0; i < 4; ++i) {

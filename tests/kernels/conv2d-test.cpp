@@ -63,7 +63,7 @@ TEST(Conv2d, GemmPathShapes) {
       {1, 12, 7, 7, 12, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Sigmoid, true, false},   // grouped 1x1
       {1, 8, 6, 6, 16, 1, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, ActKind::Relu, true, true},        // stride 3
       {1, 3, 11, 11, 11, 1, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},   // AlexNet conv1-like
-      {1, 70, 9, 9, 37, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},       // K > KC (630)
+      {1, 70, 9, 9, 37, 1, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},       // K > KC (630)
       {1, 300, 3, 4, 20, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::None, true, false},     // K > KC, pointwise
   };
   for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Gemm);
@@ -71,9 +71,24 @@ TEST(Conv2d, GemmPathShapes) {
 
 TEST(Conv2d, ManyTilesAndThreadSplits) {
   // N > NC, M > MC and partial tiles on both edges; residual + Relu as in ResNet.
-  run_case({1, 16, 31, 29, 103, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true}, kernels::Conv2d::Method::Gemm);
+  run_case({1, 16, 31, 29, 103, 1, 3, 3, 1, 1, 2, 1, 1, 1, 1, 1, ActKind::Relu, true, true}, kernels::Conv2d::Method::Gemm);
   run_case({2, 24, 40, 33, 50, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Clip, true, true}, kernels::Conv2d::Method::Gemm);
-  run_case({1, 17, 5, 5, 300, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
+  run_case({1, 17, 5, 5, 300, 1, 3, 5, 1, 1, 1, 1, 1, 2, 1, 2, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
+}
+
+TEST(Conv2d, Winograd) {
+  // Output sizes that are not multiples of the 4x4 tile, tile rows wider than a vector of tiles,
+  // asymmetric pads, batch > 1, many channels (small tile blocks), 1x1 outputs, every epilogue.
+  const Case cases[] = {
+      {1, 16, 8, 8, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false},
+      {2, 20, 13, 11, 24, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},
+      {1, 16, 9, 70, 8, 1, 3, 3, 1, 1, 1, 1, 0, 2, 1, 0, ActKind::Clip, true, false},
+      {1, 24, 150, 7, 10, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::LeakyRelu, true, true},
+      {1, 256, 7, 7, 40, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::HardSwish, true, false},
+      {1, 130, 3, 3, 33, 1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Sigmoid, false, true},
+      {3, 32, 30, 30, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},
+  };
+  for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Winograd);
 }
 
 TEST(Conv2d, Depthwise) {

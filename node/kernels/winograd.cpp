@@ -1,0 +1,187 @@
+#include "kernels/winograd.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/simd.h"
+
+namespace dnn {
+namespace kernels {
+namespace {
+
+constexpr int64_t kTile = 4;  // output tile edge
+constexpr int64_t kPatch = 6;  // input patch edge (tile + 2)
+constexpr int64_t kXi = kPatch * kPatch;
+
+using simd::Vec;
+constexpr int64_t kW = simd::kWidth;
+
+// r = B^T d, the F(4, 3) input transform, on vectors of independent tiles.
+inline void input_transform(const Vec d[6], Vec r[6]) {
+  using namespace simd;
+  const Vec c2 = set1(2.f), c4 = set1(4.f), c5 = set1(5.f);
+  r[0] = fma(c4, d[0], fnma(c5, d[2], d[4]));
+  r[1] = fnma(c4, add(d[1], d[2]), add(d[3], d[4]));
+  r[2] = fma(c4, sub(d[1], d[2]), sub(d[4], d[3]));
+  r[3] = fma(c2, sub(d[3], d[1]), sub(d[4], d[2]));
+  r[4] = fma(c2, sub(d[1], d[3]), sub(d[4], d[2]));
+  r[5] = fma(c4, d[1], fnma(c5, d[3], d[5]));
+}
+
+// o = A^T m, the output transform.
+inline void output_transform(const Vec m[6], Vec o[4]) {
+  using namespace simd;
+  const Vec a = add(m[1], m[2]), b = sub(m[1], m[2]), c = add(m[3], m[4]), d = sub(m[3], m[4]);
+  o[0] = add(add(m[0], a), c);
+  o[1] = fma(set1(2.f), d, b);
+  o[2] = fma(set1(4.f), c, a);
+  o[3] = add(fma(set1(8.f), d, b), m[5]);
+}
+
+// Tiles per block: the transformed input block (36 x in_ch x tiles floats) should stay near 1 MB.
+int64_t target_tiles(int64_t in_ch) { return std::clamp<int64_t>(7000 / std::max<int64_t>(in_ch, 1), kNR, 8 * kNR); }
+
+}  // namespace
+
+bool Winograd::applies(const ConvParams& p) {
+  return p.groups == 1 && p.kh == 3 && p.kw == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1;
+}
+
+Winograd::Winograd(const ConvParams& p, const float* weight) : in_ch_(p.in_ch), out_ch_(p.out_ch) {
+  // U = G g G^T per channel pair, in double; G is the F(4, 3) kernel transform.
+  static const double G[6][3] = {{1.0 / 4, 0, 0},         {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  const int64_t pairs = out_ch_ * in_ch_;
+  std::vector<float> u(kXi * pairs);  // [xi][m][c]
+  for (int64_t mc = 0; mc < pairs; ++mc) {
+    const float* g = weight + mc * 9;
+    double t[6][3];
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < 3; ++j) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < 6; ++j)
+        u[(i * 6 + j) * pairs + mc] = static_cast<float>(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+  }
+  for (int64_t xi = 0; xi < kXi; ++xi) u_.emplace_back(u.data() + xi * pairs, out_ch_, in_ch_, in_ch_, 1);
+}
+
+void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int64_t h, int64_t w, const float* bias,
+                       const float* residual, const Activation& act, float* out, ThreadPool& pool) const {
+  const int64_t C = in_ch_, M = out_ch_, oh = p.out_h(h), ow = p.out_w(w);
+  const int64_t th = (oh + kTile - 1) / kTile, tw = (ow + kTile - 1) / kTile;
+  // A block is whole tile rows, so its output rows are complete when the epilogue runs over them.
+  const int64_t rows_per_block = std::max<int64_t>(1, target_tiles(C) / tw);
+  const int64_t blocks = (th + rows_per_block - 1) / rows_per_block;
+  const int64_t max_tiles = rows_per_block * tw;
+
+  // Input rows of one tile row, padded, and its column phases: enough whole vectors for tw + 1 tiles.
+  const int64_t nvec = (tw + 1 + kW - 1) / kW, row_len = 4 * kW * nvec;
+  const int64_t ld = (max_tiles + kW + kNR - 1) / kNR * kNR;  // V / product row stride, with a vector of slack
+
+  pool.parallel_for(batch * blocks, [&](int64_t ub, int64_t ue) {
+    float* v = thread_scratch(1, kXi * C * ld);
+    float* prod = thread_scratch(2, kXi * M * ld);
+    float* rows = thread_scratch(3, (kPatch + 6 + 6) * row_len);  // 6 padded rows, 6 B^T rows, phases
+    float* ws = thread_scratch(0, kGemmWorkspace);
+    float* padded = rows;
+    float* vert = rows + kPatch * row_len;
+    float* phase = vert + kPatch * row_len;  // 4 phases x row_len / 4, then the even/odd split
+    for (int64_t u = ub; u < ue; ++u) {
+      const int64_t img = u / blocks, ty0 = u % blocks * rows_per_block, ty1 = std::min(th, ty0 + rows_per_block);
+      const int64_t tiles = (ty1 - ty0) * tw;
+      const float* x = in + img * C * h * w;
+      // Input transform, vectorised over the tiles of a tile row: B^T along columns on whole padded
+      // rows, then the rows split into 4 column phases so B^T along rows reads whole vectors.
+      for (int64_t c = 0; c < C; ++c) {
+        const float* plane = x + c * h * w;
+        for (int64_t ty = ty0; ty < ty1; ++ty) {
+          const int64_t y0 = ty * kTile - p.pad_t;
+          for (int64_t r = 0; r < kPatch; ++r) {
+            float* dst = padded + r * row_len;
+            std::fill(dst, dst + row_len, 0.f);
+            const int64_t iy = y0 + r;
+            if (iy >= 0 && iy < h) {
+              const int64_t n = std::min(w, row_len - p.pad_l);
+              if (n > 0) std::memcpy(dst + p.pad_l, plane + iy * w, n * sizeof(float));
+            }
+          }
+          for (int64_t xx = 0; xx < row_len; xx += kW) {
+            Vec d[6], r[6];
+            for (int k = 0; k < 6; ++k) d[k] = simd::loadu(padded + k * row_len + xx);
+            input_transform(d, r);
+            for (int k = 0; k < 6; ++k) simd::storeu(vert + k * row_len + xx, r[k]);
+          }
+          const int64_t quarter = row_len / 4;
+          float* t_base = v + c * ld + (ty - ty0) * tw;
+          for (int k = 0; k < 6; ++k) {
+            // phase j holds columns 4q + j: two even/odd splits.
+            float* even = phase + 4 * quarter;
+            float* odd = even + 2 * quarter;
+            const float* src = vert + k * row_len;
+            for (int64_t q = 0; q < 2 * quarter; q += kW) {
+              Vec e, o;
+              simd::deinterleave2(src + 2 * q, e, o);
+              simd::storeu(even + q, e);
+              simd::storeu(odd + q, o);
+            }
+            for (int64_t q = 0; q < quarter; q += kW) {
+              Vec e, o;
+              simd::deinterleave2(even + 2 * q, e, o);
+              simd::storeu(phase + q, e);
+              simd::storeu(phase + 2 * quarter + q, o);
+              simd::deinterleave2(odd + 2 * q, e, o);
+              simd::storeu(phase + quarter + q, e);
+              simd::storeu(phase + 3 * quarter + q, o);
+            }
+            for (int64_t tx = 0; tx < tw; tx += kW) {
+              // Tile tx covers columns 4tx .. 4tx+5: phases 0-3 at tx, phases 0-1 at tx + 1.
+              Vec d[6], r[6];
+              for (int j = 0; j < 4; ++j) d[j] = simd::loadu(phase + j * quarter + tx);
+              d[4] = simd::loadu(phase + tx + 1);
+              d[5] = simd::loadu(phase + quarter + tx + 1);
+              input_transform(d, r);
+              // Lanes past tw spill into the next tile row's slots, which that row rewrites.
+              for (int l = 0; l < 6; ++l) simd::storeu(t_base + (k * 6 + l) * C * ld + tx, r[l]);
+            }
+          }
+        }
+      }
+      // 36 products: prod[xi] (M x tiles) = U[xi] (M x C) * V[xi] (C x tiles).
+      for (int64_t xi = 0; xi < kXi; ++xi)
+        gemm_block(u_[xi], MatrixPacker(v + xi * C * ld, ld, 1, true), 0, M, 0, tiles, prod + xi * M * ld, ld,
+                   Epilogue{}, ws);
+      // Output transform, vectorised over tiles, then the epilogue over the block's complete rows.
+      const int64_t oy0 = ty0 * kTile, oy1 = std::min(oh, ty1 * kTile);
+      for (int64_t m = 0; m < M; ++m) {
+        float* y = out + ((img * M + m) * oh) * ow;
+        for (int64_t ty = ty0; ty < ty1; ++ty)
+          for (int64_t tx = 0; tx < tw; tx += kW) {
+            const float* src = prod + m * ld + (ty - ty0) * tw + tx;
+            Vec q[6][4];
+            for (int k = 0; k < 6; ++k) {
+              Vec mv[6];
+              for (int l = 0; l < 6; ++l) mv[l] = simd::loadu(src + (k * 6 + l) * M * ld);
+              output_transform(mv, q[k]);
+            }
+            alignas(64) float o[4][4][kW];  // [i][j][tile]
+            for (int j = 0; j < 4; ++j) {
+              Vec col[6] = {q[0][j], q[1][j], q[2][j], q[3][j], q[4][j], q[5][j]}, res[4];
+              output_transform(col, res);
+              for (int i = 0; i < 4; ++i) simd::storeu(o[i][j], res[i]);
+            }
+            const int64_t nt = std::min(kW, tw - tx);
+            for (int64_t i = 0; i < kTile && ty * kTile + i < oh; ++i) {
+              float* yr = y + (ty * kTile + i) * ow;
+              for (int64_t t = 0; t < nt; ++t)
+                for (int64_t j = 0, ox = (tx + t) * kTile; j < kTile && ox < ow; ++j, ++ox) yr[ox] = o[i][j][t];
+            }
+          }
+        const float* res = residual ? residual + ((img * M + m) * oh) * ow : nullptr;
+        for (int64_t oy = oy0; oy < oy1; ++oy) finish_row(y + oy * ow, ow, bias[m], res ? res + oy * ow : nullptr, act);
+      }
+    }
+  });
+}
+
+}  // namespace kernels
+}  // namespace dnn
