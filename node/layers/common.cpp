@@ -87,33 +87,64 @@ void collapse_dims(Shape& shape, std::vector<std::vector<int64_t>*> strides) {
   for (size_t k = 0; k < strides.size(); ++k) *strides[k] = st[k];
 }
 
-void strided_copy(const float* src, const Shape& shape_in, const std::vector<int64_t>& strides_in, float* dst) {
+namespace {
+// The multi-index of `row` over the first r - 1 dimensions of `shape` (the last one is the row).
+std::vector<int64_t> row_index(int64_t row, const Shape& shape) {
+  std::vector<int64_t> idx(shape.size(), 0);
+  for (int d = static_cast<int>(shape.size()) - 2; d >= 0; --d) {
+    idx[d] = row % shape[d];
+    row /= shape[d];
+  }
+  return idx;
+}
+
+// Advances idx to the next row (an odometer over all but the last dimension).
+void next_row(std::vector<int64_t>& idx, const Shape& shape) {
+  for (int d = static_cast<int>(shape.size()) - 2; d >= 0; --d) {
+    if (++idx[d] < shape[d]) return;
+    idx[d] = 0;
+  }
+}
+
+constexpr int64_t kCopyGrain = 1 << 15;  // elements worth a thread
+}  // namespace
+
+void strided_copy(RunContext& ctx, const float* src, const Shape& shape_in, const std::vector<int64_t>& strides_in,
+                  float* dst) {
   if (numel(shape_in) == 0) return;
   Shape shape = shape_in;
   std::vector<int64_t> strides = strides_in;
   collapse_dims(shape, {&strides});
   const int r = static_cast<int>(shape.size());
   const int64_t n = shape[r - 1], s = strides[r - 1];
-  std::vector<int64_t> idx(r, 0);
-  int64_t off = 0;
-  for (int64_t done = 0, total = numel(shape); done < total; done += n) {
-    if (s == 1)
-      std::memcpy(dst, src + off, n * sizeof(float));
-    else
-      for (int64_t i = 0; i < n; ++i) dst[i] = src[off + i * s];
-    dst += n;
-    // Odometer over the outer dimensions.
-    for (int d = r - 2; d >= 0; --d) {
-      off += strides[d];
-      if (++idx[d] < shape[d]) break;
-      off -= strides[d] * shape[d];
-      idx[d] = 0;
+  parallel_chunks(ctx, numel(shape) / n, std::max<int64_t>(1, kCopyGrain / n), [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> idx = row_index(r0, shape);
+    for (int64_t row = r0; row < r1; ++row, next_row(idx, shape)) {
+      int64_t off = 0;
+      for (int d = 0; d < r - 1; ++d) off += idx[d] * strides[d];
+      float* y = dst + row * n;
+      if (s == 1)
+        std::memcpy(y, src + off, n * sizeof(float));
+      else
+        for (int64_t i = 0; i < n; ++i) y[i] = src[off + i * s];
     }
-  }
+  });
 }
 
-void gather_by_maps(const float* src, const Shape& src_shape, const std::vector<std::vector<int64_t>>& maps,
-                    float fill, float* dst) {
+void parallel_copies(RunContext& ctx, const std::vector<Copy>& copies) {
+  std::vector<int64_t> start(copies.size() + 1, 0);  // prefix sums: copy k covers [start[k], start[k+1])
+  for (size_t k = 0; k < copies.size(); ++k) start[k + 1] = start[k] + copies[k].n;
+  parallel_chunks(ctx, start.back(), kCopyGrain, [&](int64_t b, int64_t e) {
+    size_t k = std::upper_bound(start.begin(), start.end(), b) - start.begin() - 1;
+    for (; k < copies.size() && start[k] < e; ++k) {
+      const int64_t from = std::max(b, start[k]) - start[k], to = std::min(e, start[k + 1]) - start[k];
+      if (to > from) std::memcpy(copies[k].dst + from, copies[k].src + from, (to - from) * sizeof(float));
+    }
+  });
+}
+
+void gather_by_maps(RunContext& ctx, const float* src, const Shape& src_shape,
+                    const std::vector<std::vector<int64_t>>& maps, float fill, float* dst) {
   const int r = static_cast<int>(src_shape.size());
   Shape out_shape(r);
   for (int d = 0; d < r; ++d) out_shape[d] = static_cast<int64_t>(maps[d].size());
@@ -126,26 +157,25 @@ void gather_by_maps(const float* src, const Shape& src_shape, const std::vector<
   for (int d = r - 2; d >= 0; --d) stride[d] = stride[d + 1] * src_shape[d + 1];
   const auto& inner = maps[r - 1];
   const int64_t n = out_shape[r - 1];
-  std::vector<int64_t> idx(r, 0);
-  for (int64_t done = 0, total = numel(out_shape); done < total; done += n, dst += n) {
-    int64_t row = 0;
-    bool inside = true;
-    for (int d = 0; d < r - 1 && inside; ++d) {
-      int64_t m = maps[d][idx[d]];
-      inside = m >= 0;
-      row += m * stride[d];
+  parallel_chunks(ctx, numel(out_shape) / n, std::max<int64_t>(1, kCopyGrain / n), [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> idx = row_index(r0, out_shape);
+    for (int64_t row = r0; row < r1; ++row, next_row(idx, out_shape)) {
+      float* y = dst + row * n;
+      int64_t off = 0;
+      bool inside = true;
+      for (int d = 0; d < r - 1 && inside; ++d) {
+        const int64_t m = maps[d][idx[d]];
+        inside = m >= 0;
+        off += m * stride[d];
+      }
+      if (!inside) {
+        std::fill(y, y + n, fill);
+        continue;
+      }
+      const float* x = src + off;
+      for (int64_t i = 0; i < n; ++i) y[i] = inner[i] >= 0 ? x[inner[i]] : fill;
     }
-    if (!inside) {
-      std::fill(dst, dst + n, fill);
-    } else {
-      const float* x = src + row;
-      for (int64_t i = 0; i < n; ++i) dst[i] = inner[i] >= 0 ? x[inner[i]] : fill;
-    }
-    for (int d = r - 2; d >= 0; --d) {
-      if (++idx[d] < out_shape[d]) break;
-      idx[d] = 0;
-    }
-  }
+  });
 }
 
 }  // namespace dnn

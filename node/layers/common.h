@@ -35,13 +35,23 @@ void parallel_chunks(RunContext& ctx, int64_t n, int64_t grain, const std::funct
 // it is broadcast). Leaves at least one dimension.
 void collapse_dims(Shape& shape, std::vector<std::vector<int64_t>*> strides);
 
-// dst[i] = src[sum_d index_d(i) * strides[d]] over `shape` in row-major order: Transpose and Slice.
-void strided_copy(const float* src, const Shape& shape, const std::vector<int64_t>& strides, float* dst);
+// dst[i] = src[sum_d index_d(i) * strides[d]] over `shape` in row-major order: Transpose, Slice,
+// Reduce*. Rows are split across the pool.
+void strided_copy(RunContext& ctx, const float* src, const Shape& shape, const std::vector<int64_t>& strides, float* dst);
+
+// Many memcpy's of floats (Concat's and Split's blocks), spread over the pool by element count.
+struct Copy {
+  const float* src;
+  float* dst;
+  int64_t n;
+};
+void parallel_copies(RunContext& ctx, const std::vector<Copy>& copies);
 
 // dst[i] = src[maps[0][i0], ..., maps[r-1][i_{r-1}]] over the output shape {maps[d].size()}, or
-// `fill` where any map entry is -1: Pad (constant/reflect/edge) and nearest-neighbour Resize.
-void gather_by_maps(const float* src, const Shape& src_shape, const std::vector<std::vector<int64_t>>& maps,
-                    float fill, float* dst);
+// `fill` where any map entry is -1: Pad (constant/reflect/edge) and nearest-neighbour Resize. Rows
+// are split across the pool.
+void gather_by_maps(RunContext& ctx, const float* src, const Shape& src_shape,
+                    const std::vector<std::vector<int64_t>>& maps, float fill, float* dst);
 
 // e^x within a few ulp (Cephes' expf polynomial), branch-free so that loops calling it vectorise,
 // which libm's expf does not. Overflows to +inf like expf; underflows through denormals to 0.

@@ -1,7 +1,5 @@
 // Concat along one axis: for each index of the outer dimensions, each input contributes one
 // contiguous block. Inputs may be constants (kept from load).
-#include <cstring>
-
 #include "layers/common.h"
 
 namespace dnn {
@@ -45,12 +43,14 @@ class Concat : public Layer {
     const int axis = normalize_axis(axis_, static_cast<int>(s.size()));
     const int64_t outer = numel(Shape(s.begin(), s.begin() + axis)), inner = numel(Shape(s.begin() + axis + 1, s.end()));
     float* y = out.f32();
+    std::vector<Copy> copies;
     for (int64_t o = 0; o < outer; ++o)
       for (auto* p : parts) {
         const int64_t block = p->dim(axis) * inner;
-        std::memcpy(y, p->f32() + o * block, block * sizeof(float));
+        copies.push_back({p->f32() + o * block, y, block});
         y += block;
       }
+    parallel_copies(ctx, copies);
     return {out};
   }
 

@@ -43,7 +43,7 @@ class Pad : public Layer {
     std::vector<std::vector<int64_t>> maps(r);
     for (size_t d = 0; d < r; ++d)
       for (int64_t o = 0; o < out.shape()[d]; ++o) maps[d].push_back(source(o - pads_[d], s[d]));
-    gather_by_maps(in[0]->f32(), s, maps, value_, out.f32());
+    gather_by_maps(ctx, in[0]->f32(), s, maps, value_, out.f32());
     return {out};
   }
 

@@ -53,7 +53,7 @@ class Reduce : public Layer {
       for (int64_t d = static_cast<int64_t>(s.size()) - 1, st = 1; d >= 0; st *= s[d], --d) stride[d] = st;
       for (size_t k = 0; k < order.size(); ++k) moved_shape[k] = s[order[k]], moved_stride[k] = stride[order[k]];
       moved = Tensor(moved_shape);
-      strided_copy(x, moved_shape, moved_stride, moved.f32());
+      strided_copy(ctx, x, moved_shape, moved_stride, moved.f32());
       x = moved.f32();
     }
     const int64_t rows = out.numel(), m = rows ? in[0]->numel() / rows : 0;

@@ -66,7 +66,7 @@ class Resize : public Layer {
     std::vector<std::vector<int64_t>> maps(s.size());
     for (size_t d = 0; d < s.size(); ++d)
       for (int64_t o = 0; o < out_shape[d]; ++o) maps[d].push_back(nearest(coordinate(o, d, s[d], out_shape[d]), s[d]));
-    gather_by_maps(in[0]->f32(), s, maps, 0.f, out.f32());
+    gather_by_maps(ctx, in[0]->f32(), s, maps, 0.f, out.f32());
     return {out};
   }
 

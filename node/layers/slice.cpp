@@ -26,7 +26,7 @@ class Slice : public Layer {
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
     Box b = box(in[0]->shape());
     Tensor out(b.shape);
-    if (out.numel()) strided_copy(in[0]->f32() + b.offset, b.shape, b.strides, out.f32());
+    if (out.numel()) strided_copy(ctx, in[0]->f32() + b.offset, b.shape, b.strides, out.f32());
     return {out};
   }
 

@@ -1,7 +1,5 @@
 // Split along one axis into several outputs: sizes from `split` (attribute or constant input), else
 // equal parts, one per output. Each output is a copy (a view would need strides for axis > 0).
-#include <cstring>
-
 #include "layers/common.h"
 
 namespace dnn {
@@ -44,14 +42,16 @@ class Split : public Layer {
     const int64_t outer = numel(Shape(s.begin(), s.begin() + axis)), inner = numel(Shape(s.begin() + axis + 1, s.end()));
     const int64_t row = s[axis] * inner;
     std::vector<Tensor> outs;
+    std::vector<Copy> copies;
     int64_t offset = 0;  // along the axis, in elements of one outer row
     for (auto& shape : output_shapes({s})) {
       Tensor t(shape);
       const int64_t block = shape[axis] * inner;
-      for (int64_t o = 0; o < outer; ++o) std::memcpy(t.f32() + o * block, in[0]->f32() + o * row + offset, block * sizeof(float));
+      for (int64_t o = 0; o < outer; ++o) copies.push_back({in[0]->f32() + o * row + offset, t.f32() + o * block, block});
       offset += block;
       outs.push_back(t);
     }
+    parallel_copies(ctx, copies);
     return outs;
   }
 

@@ -29,7 +29,7 @@ class Transpose : public Layer {
     for (int64_t d = static_cast<int64_t>(s.size()) - 1, st = 1; d >= 0; st *= s[d], --d) in_stride[d] = st;
     for (size_t d = 0; d < s.size(); ++d) stride[d] = in_stride[p[d]];
     Tensor out(output_shapes({s})[0]);
-    strided_copy(in[0]->f32(), out.shape(), stride, out.f32());
+    strided_copy(ctx, in[0]->f32(), out.shape(), stride, out.f32());
     return {out};
   }
 

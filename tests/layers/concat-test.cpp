@@ -23,6 +23,18 @@ TEST(Concat, ChannelsOfABatchWithAConstantPart) {
       }
 }
 
+TEST(Concat, TwoThreadsSplitTheCopies) {
+  Tensor a = random_tensor({2, 64, 28, 28}, 1), b = random_tensor({2, 32, 28, 28}, 2);
+  Node concat = axis_node("Concat", 2, 1);
+  Tensor one = run_layer(concat, {nullptr, nullptr}, {&a, &b}, 1)[0];
+  expect_identical(run_layer(concat, {nullptr, nullptr}, {&a, &b}, 2)[0], one);
+  Node split = axis_node("Split", 1, 1, 2);
+  split.attrs.set("split", std::vector<int64_t>{64, 32});
+  auto parts = run_layer(split, {nullptr}, {&one}, 2);
+  expect_identical(parts[0], a);
+  expect_identical(parts[1], b);
+}
+
 TEST(Concat, MismatchedShapesAreAShapeError) {
   Tensor a({2, 3, 4}), b({2, 3, 5});
   EXPECT_THROW(run_layer(axis_node("Concat", 2, 1), {nullptr, nullptr}, {&a, &b}), ShapeError);

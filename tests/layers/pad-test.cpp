@@ -47,6 +47,16 @@ TEST(Pad, AllModesOnABatch) {
   }
 }
 
+TEST(Pad, TwoThreadsGiveTheSameResult) {
+  Tensor x = random_tensor({2, 32, 56, 56}, 3);
+  const std::vector<int64_t> pads = {0, 0, 1, 2, 0, 0, 2, 1};
+  for (const char* mode : {"constant", "reflect"}) {
+    Tensor one = run_unary(pad_node(mode, pads), x, 1);
+    expect_identical(run_unary(pad_node(mode, pads), x, 2), one);
+    expect_close(one, reference(x, pads, mode, 0.f));
+  }
+}
+
 TEST(Pad, NegativePadsCrop) {
   Tensor x = random_tensor({1, 2, 5, 5}, 2);
   Tensor y = run_unary(pad_node("constant", {0, 0, -1, 0, 0, 0, -2, 1}), x);

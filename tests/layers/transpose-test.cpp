@@ -36,6 +36,15 @@ TEST(Transpose, MatchesIndexReference) {
   expect_close(run_unary(make_node("Transpose", 1), x), reference(x, {2, 1, 0}));  // default: reversed
 }
 
+TEST(Transpose, TwoThreadsCopyTheSameRows) {
+  Tensor x = random_tensor({2, 4, 58, 28, 28}, 8);  // ShuffleNet's channel shuffle, large enough to split
+  Attrs a;
+  a.set("perm", std::vector<int64_t>{0, 2, 1, 3, 4});
+  Tensor one = run_unary(make_node("Transpose", 1, a), x, 1);
+  expect_identical(run_unary(make_node("Transpose", 1, a), x, 2), one);
+  expect_close(one, reference(x, {0, 2, 1, 3, 4}));
+}
+
 TEST(Transpose, BadPermIsAShapeError) {
   Attrs a;
   a.set("perm", std::vector<int64_t>{0, 0, 1});
