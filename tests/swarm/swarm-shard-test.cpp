@@ -96,6 +96,26 @@ TEST(SwarmShards, ConvSplitByOutputChannelsInTheFirstStageIsJoinedByTheClient) {
   expect_swarm_equals_model(plan, g, {1, 3, 8, 8});
 }
 
+TEST(SwarmShards, AlexNetFc6ShapedLayerInFourShardsByOutputRows) {
+  // AlexNet's fc6 (9216 -> 4096, 151 MB of weights, fused Relu) then a small head.
+  Graph g;
+  g.name = "fc6";
+  g.inputs = {{"x", {-1, 9216}}};
+  g.outputs = {{"y", {-1, 10}}};
+  Node fc6 = node("fc6", "Gemm", {"x", "fc6.W", "fc6.b"}, "h");
+  fc6.attrs.set("transB", int64_t{1});
+  fc6.attrs.set("dnn.activation", std::string("Relu"));
+  Node head = node("head", "Gemm", {"h", "head.W", "head.b"}, "y");
+  head.attrs.set("transB", int64_t{1});
+  g.nodes = {fc6, head};
+  g.constants["fc6.W"] = seeded_tensor({4096, 9216}, 1);
+  g.constants["fc6.b"] = seeded_tensor({4096}, 2);
+  g.constants["head.W"] = seeded_tensor({10, 4096}, 3);
+  g.constants["head.b"] = seeded_tensor({10}, 4);
+  Plan plan = make_plan("fc6", {shard_stage("fc6", g, 0, SplitAxis::OutputRows, 4), stage("head", 1, 2)});
+  expect_swarm_equals_model(plan, g, {1, 9216}, 4);
+}
+
 TEST(SwarmShards, ReplicatedShardsWithManyRequestsInFlight) {
   Graph g = fc_graph();
   Plan plan = make_plan("fc3", {stage("a", 0, 1, 2), shard_stage("b", g, 1, SplitAxis::OutputRows, 2, 2),
