@@ -26,7 +26,7 @@ int cmd_plan(int argc, char** argv) {
 
   if (!check.empty()) {
     Plan p = read_plan(check);
-    const Graph g = load_model(p.model_path);
+    const Graph g = load_model_structure(p.model_path);
     resolve_plan(p, g);
     validate_plan(p, g);
     std::cout << plan_to_json(p) << "\n";

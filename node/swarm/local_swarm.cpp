@@ -28,7 +28,6 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "engine/model.h"
-#include "format/dnns.h"
 #include "swarm/client.h"
 #include "swarm/plan.h"
 #include "transport/mqtt_client.h"
@@ -100,7 +99,7 @@ std::string log_tail(const std::string& path, size_t n = 6) {
   }
   std::string out;
   for (const auto& l : lines) out += "\n    " + l;
-  return out.empty() ? " (its log " + path + " is empty)" : out;
+  return out.empty() ? " (it logged nothing)" : out;
 }
 
 // The project's broker config with its listeners replaced: one per address devices use, on `port`.
@@ -132,16 +131,6 @@ double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
-}
-
-// The model's graph for checking a plan and sizing its roles. For .dnns only the header is read: its
-// constants carry their shapes but no data, so the launcher never reads VGG16's 553 MB to start a
-// swarm whose nodes each load a slice. Nothing may compute with this graph.
-Graph plan_structure(const std::string& model_path) {
-  if (fs::path(model_path).extension() != ".dnns") return load_model(model_path);
-  DnnsHeader h = read_dnns_header(model_path);
-  for (const auto& [name, info] : h.constants) h.graph.constants[name] = Tensor::wrap(info.shape, info.dtype, nullptr, nullptr);
-  return std::move(h.graph);
 }
 
 // Bytes of weights role (stage, shard k) loads: the constants its nodes use, and for a shard its
@@ -184,7 +173,7 @@ class Swarm {
 
     // A bad plan or input fails here, before any process starts.
     Plan plan = read_plan(plan_path_);
-    const Graph structure = plan_structure(plan.model_path);
+    const Graph structure = load_model_structure(plan.model_path);
     resolve_plan(plan, structure);
     validate_plan(plan, structure);
     const Tensor inputs = read_npy(input);

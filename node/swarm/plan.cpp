@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "engine/model.h"
+#include "format/dnns.h"
 #include "layers/layer.h"
 
 namespace dnn {
@@ -301,6 +303,14 @@ Plan load_plan(const std::string& path, const Graph& g) {
   resolve_plan(p, g);
   validate_plan(p, g);
   return p;
+}
+
+Graph load_model_structure(const std::string& model_path) {
+  if (fs::path(model_path).extension() != ".dnns") return load_model(model_path);
+  DnnsHeader h = read_dnns_header(model_path);
+  for (const auto& [name, info] : h.constants)
+    h.graph.constants[name] = Tensor::wrap(info.shape, info.dtype, nullptr, nullptr);
+  return std::move(h.graph);
 }
 
 std::string plan_to_json(const Plan& plan) {

@@ -58,6 +58,10 @@ void resolve_plan(Plan& plan, const Graph& g);
 void validate_plan(const Plan& plan, const Graph& g);
 // read_plan + resolve_plan + validate_plan: what the node, the launcher and the CLI use.
 Plan load_plan(const std::string& path, const Graph& g);
+// The model's graph for checking a plan (resolve_plan, validate_plan) and sizing its roles, without
+// its weights where possible: for .dnns only the header is read, and the constants carry their
+// shapes but no data (so nothing may compute with this graph). Other files are loaded whole.
+Graph load_model_structure(const std::string& model_path);
 // Pretty JSON (indices, not names) that read_plan reads back to an equal plan.
 std::string plan_to_json(const Plan& plan);
 
