@@ -25,7 +25,6 @@ void channel_kernel(const float* plane, const int64_t* tap_off, int taps, int64_
   if (TAPS > 0)
     for (int t = 0; t < T; ++t) wv[t] = set1(weight[t]);
   const Vec bv = set1(bias), lo = set1(act.min), hi = set1(act.max), alpha = set1(act.alpha);
-  alignas(64) float tail[kW];
   for (int64_t oy = 0; oy < oh; ++oy, y += ow, res = res ? res + ow : nullptr) {
     const float* row = plane + oy * row_step;
     for (int64_t x = 0; x < ow; x += kW) {
@@ -37,16 +36,9 @@ void channel_kernel(const float* plane, const int64_t* tap_off, int taps, int64_
         for (int t = 0; t < T; ++t) a = fma(set1(weight[t]), loadu(row + tap_off[t] + x), a);
       }
       a = add(a, bv);
-      const int64_t n = std::min(kW, ow - x);
-      if (n == kW) {
-        if (res) a = add(a, loadu(res + x));
-        storeu(y + x, activate(act.kind, a, lo, hi, alpha));
-      } else {
-        std::fill(tail, tail + kW, 0.f);
-        if (res) std::copy(res + x, res + ow, tail);
-        storeu(tail, activate(act.kind, add(a, loadu(tail)), lo, hi, alpha));
-        std::copy(tail, tail + n, y + x);
-      }
+      const int n = static_cast<int>(std::min(kW, ow - x));
+      if (res) a = add(a, loadu_n(res + x, n));
+      storeu_n(y + x, activate(act.kind, a, lo, hi, alpha), n);
     }
     if (act.kind == ActKind::Sigmoid) finish_row(y, ow, 0.f, nullptr, act);
   }

@@ -74,10 +74,11 @@ struct TileEpilogue {
   simd::Vec lo, hi, alpha;
 };
 
-// C[MR x NR] (+)= A panel (MR x kc, k-major) * B strip (kc rows of NR, row stride ldb); every
-// MR*NR sum stays in registers. With `ep`, bias, residual and activation are applied before the store.
-void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
-                 const TileEpilogue* ep) {
+// C[MR x cols] (+)= A panel (MR x kc, k-major) * B strip (kc rows of NR, row stride ldb); every
+// MR*NR sum stays in registers, and only the first `cols` columns of C are touched. With `ep`,
+// bias, residual and activation are applied before the store.
+void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int cols,
+                 bool accumulate, const TileEpilogue* ep) {
   using namespace simd;
   Vec acc[kMR][kVecs];
 #pragma GCC unroll 16
@@ -102,13 +103,24 @@ void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, float*
 #pragma GCC unroll 4
     for (int j = 0; j < kVecs; ++j) {
       float* p = c + i * ldc + j * kWidth;
-      Vec v = accumulate ? add(loadu(p), acc[i][j]) : acc[i][j];
-      if (ep) {
-        v = add(v, set1(ep->bias[i]));
-        if (ep->residual) v = add(v, loadu(ep->residual + i * ldc + j * kWidth));
-        v = activate(ep->kind, v, ep->lo, ep->hi, ep->alpha);
+      const int n = std::max(0, std::min<int>(kWidth, cols - j * kWidth));
+      if (n == kWidth) {
+        Vec v = accumulate ? add(loadu(p), acc[i][j]) : acc[i][j];
+        if (ep) {
+          v = add(v, set1(ep->bias[i]));
+          if (ep->residual) v = add(v, loadu(ep->residual + i * ldc + j * kWidth));
+          v = activate(ep->kind, v, ep->lo, ep->hi, ep->alpha);
+        }
+        storeu(p, v);
+      } else if (n > 0) {  // a partial strip: the same arithmetic on the first n lanes
+        Vec v = accumulate ? add(loadu_n(p, n), acc[i][j]) : acc[i][j];
+        if (ep) {
+          v = add(v, set1(ep->bias[i]));
+          if (ep->residual) v = add(v, loadu_n(ep->residual + i * ldc + j * kWidth, n));
+          v = activate(ep->kind, v, ep->lo, ep->hi, ep->alpha);
+        }
+        storeu_n(p, v, n);
       }
-      storeu(p, v);
     }
 }
 
@@ -153,16 +165,17 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
         for (int64_t m = mb; m < me; m += kMR) {
           const int64_t rows = std::min(kMR, me - m);
           float* c = C + m * ldc + n;
-          if (rows == kMR && cols == kNR) {
+          if (rows == kMR) {
             tile_ep.bias = bias + m;
             tile_ep.residual = ep.residual ? ep.residual + m * ldc + n : nullptr;
-            microkernel(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s], c, ldc, !first, last ? &tile_ep : nullptr);
+            microkernel(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s], c, ldc, static_cast<int>(cols), !first,
+                        last ? &tile_ep : nullptr);
             if (last && sigmoid)
               for (int64_t r = 0; r < rows; ++r) finish_row(c + r * ldc, cols, 0.f, nullptr, ep.act);
             continue;
           }
-          // Edge tile: full-size product into scratch, then only the valid part into C.
-          microkernel(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s], edge, kNR, false, nullptr);
+          // Last rows of A (M not a multiple of MR): product into scratch, then the valid part into C.
+          microkernel(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s], edge, kNR, kNR, false, nullptr);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = first ? edge[r * kNR + j] : c[r * ldc + j] + edge[r * kNR + j];
           if (last)

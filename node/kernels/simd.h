@@ -20,6 +20,9 @@ inline Vec load(const float* p) { return _mm512_load_ps(p); }  // 64-byte aligne
 inline Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
 inline void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+// The first n (0 <= n <= width) lanes; loads give zeros past n, stores leave memory past n untouched.
+inline Vec loadu_n(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
+inline void storeu_n(float* p, Vec v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
 inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
 inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
 inline Vec fnma(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a * b
@@ -51,6 +54,10 @@ inline Vec load(const float* p) { return _mm256_load_ps(p); }  // 32-byte aligne
 inline Vec loadu(const float* p) { return _mm256_loadu_ps(p); }
 inline void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+// The first n (0 <= n <= width) lanes; loads give zeros past n, stores leave memory past n untouched.
+inline __m256i lane_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+inline Vec loadu_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
+inline void storeu_n(float* p, Vec v, int n) { _mm256_maskstore_ps(p, lane_mask(n), v); }
 inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
 inline Vec fnma(Vec a, Vec b, Vec c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a * b
@@ -81,6 +88,14 @@ inline Vec loadu(const float* p) { return Vec{{p[0], p[1], p[2], p[3]}}; }
 inline Vec load(const float* p) { return loadu(p); }
 inline void storeu(float* p, Vec a) {
   for (int i = 0; i < 4; ++i) p[i] = a.v[i];
+}
+inline Vec loadu_n(const float* p, int n) {
+  Vec a = zero();
+  for (int i = 0; i < n; ++i) a.v[i] = p[i];
+  return a;
+}
+inline void storeu_n(float* p, Vec a, int n) {
+  for (int i = 0; i < n; ++i) p[i] = a.v[i];
 }
 inline Vec fma(Vec a, Vec b, Vec c) {
   for (int i = 0; i < 4; ++i) c.v[i] += a.v[i] * b.v[i];
