@@ -1,7 +1,8 @@
 // Acceptance over a directory of exported models (tools/export_zoo.py: the torchvision families at
 // opsets 9 to 13): every .onnx in $DNN_ZOO_DIR imports, validates, and leaves only operators of the
-// engine's op set, with BatchNormalization only where no Conv/Gemm precedes it. One test per file;
-// without DNN_ZOO_DIR no test is registered (the models are hundreds of MB and made by torch).
+// engine's op set, with BatchNormalization only where no Conv/Gemm precedes it; where the reference
+// <stem>.input.npy / .output.npy lie beside it, `dnnswarm run` must match the output. One test per
+// file; without DNN_ZOO_DIR no test is registered (the models are hundreds of MB and made by torch).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <set>
 
 #include "onnx/onnx_import.h"
+#include "onnx/run_reference.h"
 
 namespace dnn {
 namespace {
@@ -42,6 +44,9 @@ class ZooModel : public testing::Test {
         }
       }
     }
+    const std::string stem = path_.substr(0, path_.size() - 5);
+    if (std::filesystem::exists(stem + ".input.npy") && std::filesystem::exists(stem + ".output.npy"))
+      test::expect_matches_reference(path_);
   }
 
  private:
