@@ -340,9 +340,15 @@ class Swarm {
     std::deque<std::pair<int64_t, std::future<InferResult>>> pending;
     std::vector<double> latencies;
     int64_t correct = 0;
+    // Takes the answered frames off the front; with `wait`, all of them, checking meanwhile that
+    // every node still runs (a dead node would otherwise show only as timeouts, much later).
     auto collect = [&](bool wait) {
-      while (!pending.empty() &&
-             (wait || pending.front().second.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
+      while (!pending.empty()) {
+        if (pending.front().second.wait_for(std::chrono::milliseconds(wait ? 200 : 0)) != std::future_status::ready) {
+          if (!wait) return;
+          check_processes();
+          continue;
+        }
         const int64_t i = pending.front().first;
         const InferResult res = pending.front().second.get();
         pending.pop_front();
@@ -352,6 +358,14 @@ class Swarm {
         }
         ++r.answered;
         latencies.push_back(res.latency_ms);
+        double compute = 0, queue = 0;
+        for (const auto& h : res.hops) {
+          compute += (h.finished_us - h.started_us) / 1000.0;
+          queue += (h.started_us - h.received_us) / 1000.0;
+        }
+        r.compute_ms += compute;
+        r.queue_ms += queue;
+        r.transit_ms += res.latency_ms - compute - queue;
         if (!labels.empty() && argmax(res.outputs[0].tensor) == labels.i64()[i % labels.numel()]) ++correct;
       }
     };
@@ -375,6 +389,11 @@ class Swarm {
     r.lost = r.frames - r.answered;
     r.correct = labels.empty() ? -1 : correct;
     r.images_per_s = r.seconds > 0 ? r.answered / r.seconds : 0;
+    if (r.answered > 0) {
+      r.compute_ms /= r.answered;
+      r.queue_ms /= r.answered;
+      r.transit_ms /= r.answered;
+    }
     r.latency_p50_ms = percentile(latencies, 0.5);
     r.latency_p99_ms = percentile(latencies, 0.99);
     return r;
@@ -431,6 +450,9 @@ std::string swarm_result_json(const SwarmResult& r, bool details) {
   j["latency_ms_p50"] = std::round(r.latency_p50_ms * 100) / 100;
   j["latency_ms_p99"] = std::round(r.latency_p99_ms * 100) / 100;
   if (details) {
+    j["compute_ms"] = std::round(r.compute_ms * 100) / 100;
+    j["queue_ms"] = std::round(r.queue_ms * 100) / 100;
+    j["transit_ms"] = std::round(r.transit_ms * 100) / 100;
     json nodes = json::array();
     for (const auto& n : r.node_reports) {
       json e = {{"id", n.id}, {"stage", n.stage}, {"shard", n.shard}, {"replica", n.replica}};

@@ -50,6 +50,9 @@ struct NodeReport {
 struct SwarmResult {
   int64_t frames = 0, answered = 0, correct = -1, lost = 0;   // correct = -1 without labels
   double seconds = 0, images_per_s = 0, latency_p50_ms = 0, latency_p99_ms = 0;
+  // Where a request's time goes, mean over answered frames: computing in the nodes, waiting in
+  // their queues, and the rest — in transit (serialization, broker, network, client).
+  double compute_ms = 0, queue_ms = 0, transit_ms = 0;
   int nodes = 0;
   std::string model, plan_path;
   std::vector<NodeReport> node_reports;
