@@ -1,6 +1,6 @@
 // import_onnx: ModelProto -> canonical dnn::Graph.
 //
-// 1. Read and check the file (opset range, graph present).
+// 1. Read the file (model_file.cpp: weights go straight into tensors) and check the opset.
 // 2. Fold constants on the protobuf graph, round by round: ONNX shape inference gives every value's
 //    shape (symbolic dims for a dynamic batch), then every node computable at import is evaluated and
 //    replaced by its value (fold.cpp). Repeat until nothing changes: each round's folded shapes let
@@ -10,8 +10,6 @@
 
 #include <onnx/shape_inference/implementation.h>
 
-#include <cerrno>
-#include <cstring>
 #include <set>
 
 #include "core/error.h"
@@ -41,10 +39,6 @@ bool has_attr(const onnx::NodeProto& n, const std::string& name) { return find_a
 int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
   auto a = find_attr(n, name);
   return a ? a->i() : dflt;
-}
-float attr_float(const onnx::NodeProto& n, const std::string& name, float dflt) {
-  auto a = find_attr(n, name);
-  return a ? a->f() : dflt;
 }
 std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name) {
   auto a = find_attr(n, name);

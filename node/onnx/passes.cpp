@@ -12,6 +12,9 @@
 
 namespace dnn {
 
+namespace {
+
+// Indices of the nodes reading `value`.
 std::vector<int> consumers(const Graph& g, const std::string& value) {
   std::vector<int> out;
   for (size_t i = 0; i < g.nodes.size(); ++i)
@@ -29,12 +32,14 @@ bool is_graph_output(const Graph& g, const std::string& value) {
   return false;
 }
 
+// Points every node input named `from` at `to`.
 void rename_uses(Graph& g, const std::string& from, const std::string& to) {
   for (auto& n : g.nodes)
     for (auto& in : n.inputs)
       if (in == from) in = to;
 }
 
+// `base`, or base_2, base_3, ...: a name no constant, node output or graph input has.
 std::string fresh_constant_name(const Graph& g, const std::string& base) {
   std::set<std::string> taken;
   for (auto& n : g.nodes) taken.insert(n.outputs.begin(), n.outputs.end());
@@ -43,8 +48,6 @@ std::string fresh_constant_name(const Graph& g, const std::string& base) {
   for (int k = 2; g.constants.count(name) || taken.count(name); ++k) name = base + "_" + std::to_string(k);
   return name;
 }
-
-namespace {
 
 // A node another rewrite absorbed: emptied now, erased at the end of the pass.
 void absorb(Node& n) {

@@ -20,10 +20,4 @@ void fuse_activation(Graph& g);                         // Conv/Gemm -> Relu/Cli
 // wherever dependencies allow).
 void finalize(Graph& g);
 
-// Helpers shared by the passes.
-std::vector<int> consumers(const Graph& g, const std::string& value);  // indices of nodes reading it
-bool is_graph_output(const Graph& g, const std::string& value);
-void rename_uses(Graph& g, const std::string& from, const std::string& to);  // in node inputs
-std::string fresh_constant_name(const Graph& g, const std::string& base);
-
 }  // namespace dnn

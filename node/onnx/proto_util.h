@@ -75,7 +75,6 @@ OnnxFile read_onnx_file(const std::string& path);  // IoError / ModelError namin
 // Attributes of an ONNX node.
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name);
 int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t dflt);
-float attr_float(const onnx::NodeProto& n, const std::string& name, float dflt);
 std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name);
 bool has_attr(const onnx::NodeProto& n, const std::string& name);
 
