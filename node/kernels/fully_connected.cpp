@@ -1,7 +1,6 @@
 #include "kernels/fully_connected.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
@@ -61,12 +60,16 @@ void rows_times_batch(const float* w, int64_t K, int64_t o0, int64_t o1, const f
 
 FullyConnected::FullyConnected(const float* src, int64_t out, int64_t in, int64_t row_stride,
                                int64_t col_stride, float scale, const float* bias, const Activation& act)
-    : out_(out), in_(in), bias_(out, 0.f), act_(act) {
-  w_ = std::shared_ptr<float>(alloc_floats(out * in).release(), std::free);
-  float* w = w_.get();
+    : out_(out), in_(in), w_({out, in}), bias_(out, 0.f), act_(act) {
+  float* w = w_.f32();
   for (int64_t o = 0; o < out; ++o)
     for (int64_t k = 0; k < in; ++k) w[o * in + k] = src[o * row_stride + k * col_stride] * scale;
   if (bias) std::copy(bias, bias + out, bias_.begin());
+}
+
+FullyConnected::FullyConnected(const Tensor& weights, const float* bias, const Activation& act)
+    : out_(weights.dim(0)), in_(weights.dim(1)), w_(weights), bias_(out_, 0.f), act_(act) {
+  if (bias) std::copy(bias, bias + out_, bias_.begin());
 }
 
 void FullyConnected::forward(const float* x, int64_t batch, float* y, ThreadPool& pool) const {
@@ -78,14 +81,14 @@ void FullyConnected::forward(const float* x, int64_t batch, float* y, ThreadPool
         const float* xb = x + b0 * in_;
         float* yb = y + b0 * out_;
         switch (std::min(kBatchChunk, batch - b0)) {
-          case 1: rows_times_batch<1>(w_.get(), in_, o0, o1, xb, yb, out_); break;
-          case 2: rows_times_batch<2>(w_.get(), in_, o0, o1, xb, yb, out_); break;
-          case 3: rows_times_batch<3>(w_.get(), in_, o0, o1, xb, yb, out_); break;
-          case 4: rows_times_batch<4>(w_.get(), in_, o0, o1, xb, yb, out_); break;
-          case 5: rows_times_batch<5>(w_.get(), in_, o0, o1, xb, yb, out_); break;
-          case 6: rows_times_batch<6>(w_.get(), in_, o0, o1, xb, yb, out_); break;
-          case 7: rows_times_batch<7>(w_.get(), in_, o0, o1, xb, yb, out_); break;
-          default: rows_times_batch<8>(w_.get(), in_, o0, o1, xb, yb, out_); break;
+          case 1: rows_times_batch<1>(w_.f32(), in_, o0, o1, xb, yb, out_); break;
+          case 2: rows_times_batch<2>(w_.f32(), in_, o0, o1, xb, yb, out_); break;
+          case 3: rows_times_batch<3>(w_.f32(), in_, o0, o1, xb, yb, out_); break;
+          case 4: rows_times_batch<4>(w_.f32(), in_, o0, o1, xb, yb, out_); break;
+          case 5: rows_times_batch<5>(w_.f32(), in_, o0, o1, xb, yb, out_); break;
+          case 6: rows_times_batch<6>(w_.f32(), in_, o0, o1, xb, yb, out_); break;
+          case 7: rows_times_batch<7>(w_.f32(), in_, o0, o1, xb, yb, out_); break;
+          default: rows_times_batch<8>(w_.f32(), in_, o0, o1, xb, yb, out_); break;
         }
         for (int64_t b = b0; b < std::min(batch, b0 + kBatchChunk); ++b)
           for (int64_t o = o0; o < o1; ++o) finish_row(y + b * out_ + o, 1, bias_[o], nullptr, act_);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "kernels/activation.h"
 
@@ -21,6 +22,9 @@ class FullyConnected {
   // or null. The weights are copied into the kernel's row-major form; the caller may free src.
   FullyConnected(const float* src, int64_t out, int64_t in, int64_t row_stride, int64_t col_stride,
                  float scale, const float* bias, const Activation& act);
+  // Shares `weights` (out x in, row-major: Gemm's transB=1 form, possibly a mapped model file)
+  // instead of copying it, so the model's weights exist once in memory.
+  FullyConnected(const Tensor& weights, const float* bias, const Activation& act);
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   // x: batch x in (row stride in), y: batch x out.
@@ -28,7 +32,7 @@ class FullyConnected {
 
  private:
   int64_t out_, in_;
-  std::shared_ptr<float> w_;  // out x in, row-major, 64-byte aligned
+  Tensor w_;                 // out x in, row-major: shared with the model or the kernel's own copy
   std::vector<float> bias_;   // out floats (zeros without a bias)
   Activation act_;
 };

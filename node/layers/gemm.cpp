@@ -72,9 +72,13 @@ class GemmLayer : public Layer {
     } else if (has_c_) {
       fuse = false;  // C is an activation
     }
-    fc_ = std::make_unique<kernels::FullyConnected>(b->f32(), N, K, trans_b_ ? K : 1, trans_b_ ? 1 : N, alpha_,
-                                                    bias.empty() ? nullptr : bias.data(),
-                                                    fuse ? act_ : kernels::Activation{});
+    const float* bias_ptr = bias.empty() ? nullptr : bias.data();
+    const kernels::Activation fused = fuse ? act_ : kernels::Activation{};
+    if (trans_b_ && alpha_ == 1.f)  // already the kernel's layout: share the weights, no copy
+      fc_ = std::make_unique<kernels::FullyConnected>(*b, bias_ptr, fused);
+    else
+      fc_ = std::make_unique<kernels::FullyConnected>(b->f32(), N, K, trans_b_ ? K : 1, trans_b_ ? 1 : N, alpha_,
+                                                      bias_ptr, fused);
     act_after_ = !fuse;
   }
 

@@ -86,6 +86,18 @@ TEST(FullyConnected, MatchesReferenceForEveryBatchSize) {
       }
 }
 
+TEST(FullyConnected, SharedWeightsGiveTheSameResultsWithoutACopy) {
+  const Tensor w = Tensor::from_f32({37, 130}, testref::random_floats(37 * 130, 11));
+  const auto x = testref::random_floats(3 * 130, 12), bias = testref::random_floats(37, 13);
+  const kernels::FullyConnected copied(w.f32(), 37, 130, 130, 1, 1.f, bias.data(), {});
+  const kernels::FullyConnected shared(w, bias.data(), {});
+  ThreadPool pool(1);
+  std::vector<float> a(3 * 37), b(3 * 37);
+  copied.forward(x.data(), 3, a.data(), pool);
+  shared.forward(x.data(), 3, b.data(), pool);
+  EXPECT_TRUE(testref::bitwise_equal(a, b));
+}
+
 TEST(Activation, FinishRowAppliesBiasResidualAndEveryKind) {
   const auto x = testref::random_floats(37, 8, -8.f, 8.f), res = testref::random_floats(37, 9);
   for (ActKind k : {ActKind::None, ActKind::Relu, ActKind::Clip, ActKind::LeakyRelu, ActKind::Sigmoid, ActKind::HardSwish}) {
