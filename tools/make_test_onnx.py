@@ -216,7 +216,7 @@ def reshape_dyn_batch():
 
 def paddle_bn_opset9():
     """opset 9 in paddle2onnx's style: convs without bias, unfused BatchNormalization, Clip and Pad with
-    attributes, a standalone BatchNormalization after a pool, Dropout, Gemm with transB=0, Softmax."""
+    attributes, a standalone BatchNormalization (+ Relu) after a pool, Dropout, Gemm with transB=0, Softmax."""
     def bn(name, inp, out, c):
         return (helper.make_node("BatchNormalization", [inp, name + ".scale", name + ".bias", name + ".mean", name + ".var"],
                                  [out], epsilon=1e-5, momentum=0.9, name=name),
@@ -236,7 +236,8 @@ def paddle_bn_opset9():
         helper.make_node("Pad", ["r2"], ["padded"], pads=[0, 0, 1, 1, 0, 0, 1, 1], value=0.0, mode="constant", name="pad"),
         helper.make_node("MaxPool", ["padded"], ["p"], kernel_shape=[3, 3], strides=[1, 1], name="pool"),
         bn3,
-        helper.make_node("GlobalAveragePool", ["b3"], ["g"], name="gap"),
+        helper.make_node("Relu", ["b3"], ["r3"], name="relu3"),
+        helper.make_node("GlobalAveragePool", ["r3"], ["g"], name="gap"),
         helper.make_node("Flatten", ["g"], ["f"], axis=1, name="flatten"),
         helper.make_node("Dropout", ["f"], ["d"], ratio=0.5, name="dropout"),
         helper.make_node("Gemm", ["d", "fc.w", "fc.b"], ["logits"], alpha=1.0, beta=1.0, transB=0, name="fc"),

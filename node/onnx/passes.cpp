@@ -269,7 +269,8 @@ void recognise_hardswish(Graph& g) {
 void fuse_activation(Graph& g) {
   static const std::set<std::string> fusable = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish"};
   for (auto& n : g.nodes) {
-    if ((n.op != "Conv" && n.op != "Gemm") || n.attrs.has("dnn.activation") || n.outputs.empty()) continue;
+    const bool fusable_producer = n.op == "Conv" || n.op == "Gemm" || n.op == "BatchNormalization";
+    if (!fusable_producer || n.attrs.has("dnn.activation") || n.outputs.empty()) continue;
     int c = sole_consumer(g, n.outputs[0]);
     if (c < 0 || !fusable.count(g.nodes[c].op) || g.nodes[c].inputs.size() != 1) continue;
     Node& act = g.nodes[c];

@@ -14,7 +14,7 @@ void gemm_weights_canonical(Graph& g, const ShapeMap& shapes);  // MatMul(x, W) 
 void fold_batchnorm(Graph& g);                          // BN after Conv/Gemm -> scaled weights, bias
 void fuse_residual_add(Graph& g, const ShapeMap& shapes);  // Conv -> Add(., skip) -> 4th Conv input
 void recognise_hardswish(Graph& g);                     // x * HardSigmoid(x; 1/6, 1/2) -> HardSwish(x)
-void fuse_activation(Graph& g);                         // Conv/Gemm -> Relu/Clip/... -> dnn.activation
+void fuse_activation(Graph& g);  // Conv/Gemm/BatchNormalization -> Relu/Clip/... -> dnn.activation
 
 // Drops unused nodes and constants and sorts nodes topologically (stable: keeps the original order
 // wherever dependencies allow).

@@ -99,6 +99,7 @@ TEST(OnnxOpsets, PaddleOpset9BatchNormFoldsIntoConvsAndStaysAfterPool) {
   EXPECT_EQ(pad.attrs.f("value", -1), 0.f);
   EXPECT_EQ(pad.attrs.s("mode", ""), "constant");
   EXPECT_EQ(node(g, "bn3").inputs.size(), 5u);
+  EXPECT_EQ(node(g, "bn3").attrs.s("dnn.activation", ""), "Relu");  // standalone BN -> Relu fused too
 
   const Node& fc = node(g, "fc");  // transB=0 in the file: B [K,N] -> stored [N,K]
   EXPECT_EQ(fc.attrs.i("transB", 0), 1);
