@@ -1,0 +1,161 @@
+// `dnnswarm node` and `dnnswarm infer` as separate processes against a real Mosquitto: the bundled
+// LeNet-5 plan end to end, node refusals with their messages, and a swarm surviving a broker restart.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+
+#include "core/npy.h"
+#include "support/fixtures.h"
+#include "swarm_harness.h"
+
+namespace dnn::test {
+namespace {
+
+// A background `dnnswarm node`, stopped with SIGTERM by its pid.
+class NodeProcess {
+ public:
+  explicit NodeProcess(const std::string& args) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl("/bin/sh", "sh", "-c", ("exec " + std::string(DNN_BINARY) + " node " + args).c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~NodeProcess() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  bool running() { return waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class SwarmCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/swarm-cli-test-" + std::to_string(getpid());
+    ASSERT_EQ(system(("mkdir -p " + dir_).c_str()), 0);
+    // The repository's LeNet-5 plan, pointed at the fixture model.
+    std::ifstream in(source("deploy/lenet5-swarm.json"));
+    std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string rel = "../models/lenet5/lenet5_mnist_b1.onnx";
+    plan.replace(plan.find(rel), rel.size(), shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
+    std::ofstream(path("plan.json")) << plan;
+  }
+  void TearDown() override { (void)system(("rm -rf " + dir_).c_str()); }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  std::string node_args(const std::string& stage, const std::string& id, int shard = 0) const {
+    return "--broker " + broker_.url() + " --plan " + path("plan.json") + " --stage " + stage + " --shard " +
+           std::to_string(shard) + " --id " + id + " 2>>" + path(id + ".log");
+  }
+
+  std::string dir_;
+  MosquittoBroker broker_;
+};
+
+TEST_F(SwarmCli, LeNetPlanServesTheDigitsLikeTheWholeModel) {
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv1", "a")));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv2", "b1")));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv2", "b2")));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("fc1", "c0", 0)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("fc1", "c1", 1)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("head", "d")));
+  sleep(3);   // all six load LeNet and subscribe
+  for (auto& n : nodes) ASSERT_TRUE(n->running());
+
+  const std::string digits = shared("fixtures/lenet5_mnist/test_inputs_100.npy");
+  std::string out;
+  ASSERT_EQ(run_cli("infer --broker " + broker_.url() + " --model lenet5 --input " + digits + " --output " +
+                        path("y.npy") + " --labels " + shared("fixtures/lenet5_mnist/test_labels_100.npy"),
+                    &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("\"lost\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"ms_p50\""), std::string::npos) << out;
+  ASSERT_EQ(run_cli("run --model " + shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx") + " --input " + digits +
+                        " --batch 1 --output " + path("ref.npy"),
+                    &out),
+            0)
+      << out;
+  EXPECT_TRUE(matches_whole_model(read_npy(path("y.npy")), read_npy(path("ref.npy"))));
+}
+
+TEST_F(SwarmCli, NodeRefusesWithAClearError) {
+  std::string out;
+  EXPECT_NE(run_cli("node --broker " + broker_.url() + " --plan " + path("plan.json") +
+                        " --stage conv1 --id x --model vgg16",
+                    &out),
+            0);
+  EXPECT_NE(out.find("unknown model 'vgg16'"), std::string::npos) << out;
+
+  // A plan that stops before the end of the model.
+  std::ifstream in(path("plan.json"));
+  std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto head = plan.find(",\n    {\"name\": \"head\"");
+  ASSERT_NE(head, std::string::npos) << plan;
+  plan.erase(head, plan.find('}', head) + 1 - head);
+  std::ofstream(path("short.json")) << plan;
+  EXPECT_NE(run_cli("node --broker " + broker_.url() + " --plan " + path("short.json") + " --stage conv1 --id x", &out),
+            0);
+  EXPECT_NE(out.find("does not cover the whole model"), std::string::npos) << out;
+
+  EXPECT_NE(run_cli("node --broker " + broker_.url() + " --plan " + path("plan.json") +
+                        " --stage fc1 --id x --memory-limit 32",
+                    &out),
+            0);
+  EXPECT_NE(out.find("does not fit the memory limit"), std::string::npos) << out;
+}
+
+TEST(SwarmReconnect, NodesResubscribeAndServeAfterABrokerRestart) {
+  Graph g;
+  g.name = "fc";
+  g.inputs = {{"x", {-1, 8}}};
+  g.outputs = {{"y", {-1, 4}}};
+  Node fc;
+  fc.name = "fc";
+  fc.op = "Gemm";
+  fc.inputs = {"x", "fc.W"};
+  fc.outputs = {"h"};
+  fc.attrs.set("transB", int64_t{1});
+  Node relu;
+  relu.name = "relu";
+  relu.op = "Relu";
+  relu.inputs = {"h"};
+  relu.outputs = {"y"};
+  g.nodes = {fc, relu};
+  g.constants["fc.W"] = seeded_tensor({4, 8}, 1);
+  InProcessSwarm swarm(make_plan("fc", {stage("a", 0, 1), stage("b", 1, 2, 2)}), g);
+
+  swarm.broker().stop();
+  swarm.broker().start();   // an empty broker: no subscriptions, no retained topology
+  // Each node says hello again once it has resubscribed (within its 1-4 s retry interval).
+  BoundedQueue<Inbound> hellos(100);
+  MqttClient watcher(MqttOptions{swarm.broker().url(), "watcher"}, [&](Inbound&& m) { hellos.try_push(std::move(m)); });
+  watcher.connect();
+  watcher.subscribe(Topics().hello("+"));
+  std::set<std::string> back;
+  while (back.size() < swarm.size()) {
+    auto m = hellos.pop_for(std::chrono::seconds(15));
+    ASSERT_TRUE(m) << back.size() << " of " << swarm.size() << " nodes came back";
+    back.insert(m->topic);
+  }
+  InferClient client(swarm.client_options("fc"));
+  for (int i = 0; i < 10; ++i) {
+    Tensor x = seeded_tensor({1, 8}, 10 + i);
+    InferResult r = client.submit({{"x", x}}).get();
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_TRUE(matches_whole_model(r.outputs[0].tensor, reference_output(g, x)));
+  }
+}
+
+}  // namespace
+}  // namespace dnn::test
