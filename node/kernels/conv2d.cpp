@@ -4,10 +4,32 @@
 #include <cstring>
 
 #include "kernels/depthwise.h"
+#include "kernels/simd.h"
 #include "kernels/winograd.h"
 
 namespace dnn {
 namespace kernels {
+
+namespace {
+// Short copies (at most a strip): whole vectors with masked tails, no library call per run.
+inline void copy_floats(const float* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; i += simd::kWidth) {
+    const int m = static_cast<int>(std::min<int64_t>(simd::kWidth, n - i));
+    simd::storeu_n(dst + i, simd::loadu_n(src + i, m), m);
+  }
+}
+// dst[t] = src[2t] for t < n, without reading past src[2n - 1].
+inline void copy_even_floats(const float* src, float* dst, int64_t n) {
+  constexpr int W = simd::kWidth;
+  for (int64_t i = 0; i < n; i += W, src += 2 * W) {
+    const int m = static_cast<int>(std::min<int64_t>(W, n - i));
+    const int first = std::min(W, 2 * m - 1), second = std::max(0, 2 * m - 1 - W);
+    simd::Vec even, odd;
+    simd::deinterleave2(simd::loadu_n(src, first), simd::loadu_n(src + W, second), even, odd);
+    simd::storeu_n(dst + i, even, m);
+  }
+}
+}  // namespace
 
 Im2colPacker::Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p)
     : in_(in), h_(h), w_(w), oh_(p.out_h(h)), ow_(p.out_w(w)), p_(p) {}
@@ -40,18 +62,18 @@ void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* 
         continue;
       }
       const float* src = plane + iy * w_;
-      const int64_t ix0 = run.ox * p.stride_w - p.pad_l + kx * p.dil_w;
-      if (p.stride_w == 1) {
-        const int64_t lo = std::clamp<int64_t>(-ix0, 0, run.len), hi = std::clamp<int64_t>(w_ - ix0, lo, run.len);
-        std::fill(o, o + lo, 0.f);
-        std::memcpy(o + lo, src + ix0 + lo, (hi - lo) * sizeof(float));
-        std::fill(o + hi, o + run.len, 0.f);
-      } else {
-        for (int64_t t = 0; t < run.len; ++t) {
-          const int64_t ix = ix0 + t * p.stride_w;
-          o[t] = ix >= 0 && ix < w_ ? src[ix] : 0.f;
-        }
-      }
+      const int64_t ix0 = run.ox * p.stride_w - p.pad_l + kx * p.dil_w, sw = p.stride_w;
+      // Positions t with 0 <= ix0 + t*sw < w read the input, the rest are padding.
+      const int64_t lo = std::clamp<int64_t>(ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw, 0, run.len);
+      const int64_t hi = std::clamp<int64_t>(w_ > ix0 ? (w_ - ix0 + sw - 1) / sw : 0, lo, run.len);
+      std::fill(o, o + lo, 0.f);
+      if (sw == 1)
+        copy_floats(src + ix0 + lo, o + lo, hi - lo);
+      else if (sw == 2)
+        copy_even_floats(src + ix0 + 2 * lo, o + lo, hi - lo);
+      else
+        for (int64_t t = lo; t < hi; ++t) o[t] = src[ix0 + t * sw];
+      std::fill(o + hi, o + run.len, 0.f);
     }
     std::fill(d + cols, d + kNR, 0.f);
     if (++kx == p.kw) {

@@ -31,13 +31,13 @@ inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
 inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
 // Through memory: GCC 12's _mm512_reduce_add_ps trips -Wuninitialized in its own header.
 // even = p[0], p[2], ..., odd = p[1], p[3], ... over 2 * kWidth floats.
-inline void deinterleave2(const float* p, Vec& even, Vec& odd) {
-  const Vec a = loadu(p), b = loadu(p + 16);
+inline void deinterleave2(Vec a, Vec b, Vec& even, Vec& odd) {
   const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   even = _mm512_permutex2var_ps(a, ie, b);
   odd = _mm512_permutex2var_ps(a, io, b);
 }
+inline void deinterleave2(const float* p, Vec& even, Vec& odd) { deinterleave2(loadu(p), loadu(p + 16), even, odd); }
 inline float hsum(Vec v) {
   alignas(64) float t[16];
   _mm512_store_ps(t, v);
@@ -64,12 +64,12 @@ inline Vec fnma(Vec a, Vec b, Vec c) { return _mm256_fnmadd_ps(a, b, c); }  // c
 inline Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
 inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
 inline Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
-inline void deinterleave2(const float* p, Vec& even, Vec& odd) {
-  const Vec a = loadu(p), b = loadu(p + 8);
+inline void deinterleave2(Vec a, Vec b, Vec& even, Vec& odd) {
   // Within 128-bit lanes, then fix the lane order: (a0 a2 b0 b2 | a4 a6 b4 b6) -> (a0 a2 a4 a6 b0 ...).
   even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
   odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
 }
+inline void deinterleave2(const float* p, Vec& even, Vec& odd) { deinterleave2(loadu(p), loadu(p + 8), even, odd); }
 inline float hsum(Vec v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -117,12 +117,15 @@ inline Vec fnma(Vec a, Vec b, Vec c) {  // c - a * b
   for (int i = 0; i < 4; ++i) c.v[i] -= a.v[i] * b.v[i];
   return c;
 }
-inline void deinterleave2(const float* p, Vec& even, Vec& odd) {
-  for (int i = 0; i < 4; ++i) {
-    even.v[i] = p[2 * i];
-    odd.v[i] = p[2 * i + 1];
+inline void deinterleave2(Vec a, Vec b, Vec& even, Vec& odd) {
+  for (int i = 0; i < 2; ++i) {
+    even.v[i] = a.v[2 * i];
+    odd.v[i] = a.v[2 * i + 1];
+    even.v[i + 2] = b.v[2 * i];
+    odd.v[i + 2] = b.v[2 * i + 1];
   }
 }
+inline void deinterleave2(const float* p, Vec& even, Vec& odd) { deinterleave2(loadu(p), loadu(p + 4), even, odd); }
 inline Vec max(Vec a, Vec b) {
   for (int i = 0; i < 4; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
   return a;
