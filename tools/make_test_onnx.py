@@ -326,6 +326,26 @@ def hardswish_opset13():
     return m, {"x": rand(1, 2, 6, 6, scale=2.0)}
 
 
+def gemm_bn_opset13():
+    """A classifier head: Flatten -> Gemm -> BatchNormalization (BatchNorm1d) -> Relu -> Gemm, and a
+    conv whose output is added to itself (must not become a residual of itself)."""
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.w"], ["c"], name="conv"),
+        helper.make_node("Add", ["c", "c"], ["cc"], name="double"),
+        helper.make_node("Flatten", ["cc"], ["f"], axis=1, name="flatten"),
+        helper.make_node("Gemm", ["f", "fc1.w", "fc1.b"], ["h"], transB=1, name="fc1"),
+        helper.make_node("BatchNormalization", ["h", "bn.scale", "bn.bias", "bn.mean", "bn.var"], ["hb"], epsilon=1e-3,
+                         name="bn"),
+        helper.make_node("Relu", ["hb"], ["hr"], name="relu"),
+        helper.make_node("Gemm", ["hr", "fc2.w"], ["y"], transB=1, name="fc2"),
+    ]
+    inits = [init("conv.w", rand(2, 3, 1, 1)), init("fc1.w", rand(6, 8)), init("fc1.b", rand(6)),
+             init("bn.scale", positive(6)), init("bn.bias", rand(6)), init("bn.mean", rand(6)), init("bn.var", positive(6)),
+             init("fc2.w", rand(3, 6))]
+    m = model("gemm_bn_opset13", nodes, [tensor_input("x", ["N", 3, 2, 2])], [tensor_input("y", ["N", 3])], inits, 13)
+    return m, {"x": rand(2, 3, 2, 2, scale=1.0)}
+
+
 def dynamic_dim_error():
     """A Reshape target computed from the run-time batch (N * 2): cannot be fixed at import."""
     nodes = [
@@ -367,7 +387,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "onnx"))
     out = ap.parse_args().out
     os.makedirs(out, exist_ok=True)
-    for make in (reshape_dyn_batch, paddle_bn_opset9, operands_opset11, operands_opset13, hardswish_opset13):
+    for make in (reshape_dyn_batch, paddle_bn_opset9, operands_opset11, operands_opset13, hardswish_opset13,
+                 gemm_bn_opset13):
         m, feeds = make()
         onnx.checker.check_model(m)
         (y,) = run_reference(m, feeds)

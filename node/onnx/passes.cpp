@@ -227,7 +227,8 @@ void fold_batchnorm(Graph& g) {
 
 void fuse_residual_add(Graph& g, const ShapeMap& shapes) {
   for (auto& add : g.nodes) {
-    if (add.op != "Add" || add.inputs.size() != 2 || g.is_constant(add.inputs[0]) || g.is_constant(add.inputs[1]))
+    if (add.op != "Add" || add.inputs.size() != 2 || add.inputs[0] == add.inputs[1] || g.is_constant(add.inputs[0]) ||
+        g.is_constant(add.inputs[1]))
       continue;
     if (!same_known_shape(shapes, add.inputs[0], add.inputs[1])) continue;  // no broadcasting
     // Prefer the conv computed later, so the skip value already exists when it runs.

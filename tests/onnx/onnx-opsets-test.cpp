@@ -179,6 +179,15 @@ TEST(OnnxOpsets, HardSwishWrittenAsHardSigmoidTimesInputFusesIntoConv) {
   EXPECT_EQ(node(g, "scale").inputs, (std::vector<std::string>{"a1", "h2"}));  // a gate, not a HardSwish
 }
 
+TEST(OnnxOpsets, BatchNormFoldsIntoGemmAndAConvAddedToItselfStaysAnAdd) {
+  Graph g = import_onnx(data("gemm_bn_opset13.onnx"));
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"Conv", "Add", "Flatten", "Gemm", "Gemm"}));
+  const Node& fc1 = node(g, "fc1");
+  EXPECT_EQ(fc1.attrs.s("dnn.activation", ""), "Relu");
+  EXPECT_EQ(g.constants.at(fc1.inputs.at(1)).shape(), (Shape{6, 8}));
+  EXPECT_EQ(node(g, "conv").inputs.size(), 2u);
+}
+
 void expect_model_error(const std::string& file, const std::vector<std::string>& fragments) {
   const std::string path = data(file);
   try {
