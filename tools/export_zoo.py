@@ -34,8 +34,13 @@ EXPORTS = [
     ("regnet_x_400mf", 13, False),
     ("resnet18", 9, False),
     ("mobilenet_v2", 9, False),
+    ("googlenet", 9, False),
+    ("densenet121", 9, False),
+    ("mnasnet1_0", 9, False),
     ("squeezenet1_1", 11, False),
     ("mobilenet_v3_small", 11, False),
+    ("efficientnet_b0", 11, False),
+    ("regnet_x_400mf", 11, False),
     ("shufflenet_v2_x1_0", 11, True),
     ("resnet18", 13, True),
 ]
