@@ -7,7 +7,6 @@
 
 #include "cli/common.h"
 #include "core/error.h"
-#include "engine/model.h"
 #include "swarm/node_runtime.h"
 #include "swarm/plan.h"
 
@@ -36,7 +35,7 @@ int cmd_node(int argc, char** argv) {
       ("handoff-depth", po::value(&cfg.handoff_depth)->default_value(cfg.handoff_depth),
        "requests waiting from which a replica passes arrivals to a peer expected to finish them sooner")
       ("memory-limit", po::value(&cfg.memory_limit_mb)->default_value(0),
-       "MB this device has: refuse a slice whose weights + 64 MB runtime exceed it (0 = no limit)")
+       "MB this device has: refuse a slice whose weights + 64 MB runtime exceed it (0 = the stage's memory_mb in the plan, if any)")
       ("heartbeat-ms", po::value(&cfg.heartbeat_ms)->default_value(cfg.heartbeat_ms), "heartbeat period (peers balance load on these figures)")
       ("prefix", po::value(&cfg.prefix)->default_value(cfg.prefix), "MQTT topic prefix")
       ("join-capacity", po::value(&cfg.join_capacity)->default_value(cfg.join_capacity),
@@ -57,11 +56,12 @@ int cmd_node(int argc, char** argv) {
   Plan plan = read_plan(plan_path);
   if (!model_name.empty() && model_name != plan.model)
     throw Error("unknown model '" + model_name + "': plan " + plan_path + " serves '" + plan.model + "'");
-  // The whole model is read to check the plan against it; the node keeps only its slice.
-  Graph full = load_model(plan.model_path);
-  resolve_plan(plan, full);
-  NodeSlice slice = load_node_slice(plan, full, cfg);
-  full = Graph();
+  // The plan is checked against the model's structure (a .dnns header: no weights); then only the
+  // slice's bytes are read.
+  Graph structure = load_model_structure(plan.model_path);
+  resolve_plan(plan, structure);
+  NodeSlice slice = load_node_slice(plan, structure, cfg);
+  structure = Graph();
 
   NodeRuntime node(cfg, plan, std::move(slice));
   std::signal(SIGINT, on_signal);

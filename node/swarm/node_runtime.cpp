@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
+#include "engine/model.h"
 #include "format/shard.h"
 
 namespace dnn {
@@ -26,6 +28,20 @@ uint64_t constant_bytes(const Graph& g) {
   return n;
 }
 
+// The weight bytes the slice will hold, from constant shapes alone: a shard keeps its share of the
+// split layer's constants.
+uint64_t slice_weight_bytes(const Graph& model, const LoadSpec& spec) {
+  std::set<std::string> used;
+  for (size_t i = spec.node_begin; i < spec.node_end; ++i)
+    for (const auto& in : model.nodes[i].inputs)
+      if (model.is_constant(in)) used.insert(in);
+  double bytes = 0;
+  for (const auto& name : used) bytes += static_cast<double>(model.constants.at(name).bytes());
+  if (spec.shard) bytes *= static_cast<double>(shard_ranges(model, *spec.shard).at(spec.shard->index).size()) /
+                           static_cast<double>(split_extent(model, *spec.shard));
+  return static_cast<uint64_t>(bytes);
+}
+
 }  // namespace
 
 Topology plan_topology(const Plan& plan) {
@@ -35,8 +51,8 @@ Topology plan_topology(const Plan& plan) {
   return t;
 }
 
-NodeSlice load_node_slice(const Plan& plan, const Graph& full, const NodeConfig& cfg) {
-  validate_plan(plan, full);   // covers the model, shard nodes alone in their stages, ...
+NodeSlice load_node_slice(const Plan& plan, const Graph& model, const NodeConfig& cfg) {
+  validate_plan(plan, model);   // covers the model, shard nodes alone in their stages, ...
   NodeSlice slice;
   slice.stage_index = find_stage(plan, cfg.stage);
   slice.stage = plan.stages[slice.stage_index];
@@ -50,19 +66,20 @@ NodeSlice load_node_slice(const Plan& plan, const Graph& full, const NodeConfig&
   spec.node_end = s.node_end;
   if (s.sharded()) {
     spec.shard = s.shard(cfg.shard);
-    slice.join_attrs = fused_activation(full.nodes[s.node_begin]);
+    slice.join_attrs = fused_activation(model.nodes[s.node_begin]);
   }
-  slice.graph = slice_graph(full, spec);
+  const int64_t limit_mb = cfg.memory_limit_mb > 0 ? cfg.memory_limit_mb : s.memory_limit_mb;
+  const uint64_t weights = slice_weight_bytes(model, spec);
+  if (limit_mb > 0 && weights + kNodeOverheadBytes > static_cast<uint64_t>(limit_mb) << 20)
+    throw Error(role + " of model '" + plan.model + "' does not fit the memory limit: its weights take " +
+                std::to_string(weights >> 20) + " MB plus " + std::to_string(kNodeOverheadBytes >> 20) +
+                " MB for the runtime, the limit is " + std::to_string(limit_mb) +
+                " MB; give the stage more shards or stages");
+
+  const bool structure_only =
+      std::any_of(model.constants.begin(), model.constants.end(), [](const auto& c) { return c.second.raw() == nullptr; });
+  slice.graph = structure_only ? load_model(plan.model_path, spec) : slice_graph(model, spec);
   slice.weight_bytes = constant_bytes(slice.graph);
-  if (cfg.memory_limit_mb > 0) {
-    const uint64_t need = slice.weight_bytes + kNodeOverheadBytes;
-    const uint64_t limit = static_cast<uint64_t>(cfg.memory_limit_mb) << 20;
-    if (need > limit)
-      throw Error(role + " of model '" + plan.model + "' does not fit the memory limit: its weights take " +
-                  std::to_string(slice.weight_bytes >> 20) + " MB plus " + std::to_string(kNodeOverheadBytes >> 20) +
-                  " MB for the runtime, the limit is " + std::to_string(cfg.memory_limit_mb) +
-                  " MB; give the stage more shards or stages");
-  }
   return slice;
 }
 

@@ -55,10 +55,12 @@ struct NodeSlice {
   uint64_t weight_bytes = 0;
 };
 
-// Loads the slice `cfg` asks for from the plan's model. Throws Error with a clear message when the
-// plan does not cover the model, the stage or shard does not exist, or the slice does not fit
-// cfg.memory_limit_mb (weights + kNodeOverheadBytes).
-NodeSlice load_node_slice(const Plan& plan, const Graph& full, const NodeConfig& cfg);
+// The slice `cfg` asks for. `model` is the full model, or a structure from load_model_structure() (swarm/plan.h)
+// — then the slice's weights are read from plan.model_path, and only those bytes. Throws Error with a
+// clear message, before reading any weights, when the plan does not cover the model, the stage or
+// shard does not exist, or the slice does not fit the memory limit (cfg.memory_limit_mb, else the
+// stage's memory_mb in the plan): its weights + kNodeOverheadBytes.
+NodeSlice load_node_slice(const Plan& plan, const Graph& model, const NodeConfig& cfg);
 
 // The Topology clients need to address a plan.
 Topology plan_topology(const Plan& plan);

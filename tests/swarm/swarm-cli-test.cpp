@@ -52,8 +52,10 @@ class SwarmCli : public ::testing::Test {
   void TearDown() override { (void)system(("rm -rf " + dir_).c_str()); }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
-  std::string node_args(const std::string& stage, const std::string& id, int shard = 0) const {
-    return "--broker " + broker_.url() + " --plan " + path("plan.json") + " --stage " + stage + " --shard " +
+  void serve_digits_like_the_whole_model(const std::string& plan);
+  std::string node_args(const std::string& stage, const std::string& id, int shard = 0, std::string plan = "") const {
+    if (plan.empty()) plan = path("plan.json");
+    return "--broker " + broker_.url() + " --plan " + plan + " --stage " + stage + " --shard " +
            std::to_string(shard) + " --id " + id + " 2>>" + path(id + ".log");
   }
 
@@ -61,15 +63,17 @@ class SwarmCli : public ::testing::Test {
   MosquittoBroker broker_;
 };
 
-TEST_F(SwarmCli, LeNetPlanServesTheDigitsLikeTheWholeModel) {
+// Runs the six roles of the LeNet plan as processes, sends 100 digits through `dnnswarm infer` and
+// compares with `dnnswarm run`.
+void SwarmCli::serve_digits_like_the_whole_model(const std::string& plan) {
   std::vector<std::unique_ptr<NodeProcess>> nodes;
-  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv1", "a")));
-  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv2", "b1")));
-  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv2", "b2")));
-  nodes.push_back(std::make_unique<NodeProcess>(node_args("fc1", "c0", 0)));
-  nodes.push_back(std::make_unique<NodeProcess>(node_args("fc1", "c1", 1)));
-  nodes.push_back(std::make_unique<NodeProcess>(node_args("head", "d")));
-  sleep(3);   // all six load LeNet and subscribe
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv1", "a", 0, plan)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv2", "b1", 0, plan)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv2", "b2", 0, plan)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("fc1", "c0", 0, plan)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("fc1", "c1", 1, plan)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("head", "d", 0, plan)));
+  sleep(3);   // all six load their slice and subscribe
   for (auto& n : nodes) ASSERT_TRUE(n->running());
 
   const std::string digits = shared("fixtures/lenet5_mnist/test_inputs_100.npy");
@@ -87,6 +91,23 @@ TEST_F(SwarmCli, LeNetPlanServesTheDigitsLikeTheWholeModel) {
             0)
       << out;
   EXPECT_TRUE(matches_whole_model(read_npy(path("y.npy")), read_npy(path("ref.npy"))));
+}
+
+TEST_F(SwarmCli, LeNetPlanServesTheDigitsLikeTheWholeModel) { serve_digits_like_the_whole_model(path("plan.json")); }
+
+TEST_F(SwarmCli, NodesServeTheSameFromADnnsModel) {
+  std::string out;
+  ASSERT_EQ(run_cli("convert --model " + shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx") + " --output " +
+                        path("lenet5.dnns"),
+                    &out),
+            0)
+      << out;
+  std::ifstream in(path("plan.json"));
+  std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string onnx = shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx");
+  plan.replace(plan.find(onnx), onnx.size(), path("lenet5.dnns"));
+  std::ofstream(path("dnns.json")) << plan;
+  serve_digits_like_the_whole_model(path("dnns.json"));
 }
 
 TEST_F(SwarmCli, NodeRefusesWithAClearError) {
