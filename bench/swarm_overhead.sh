@@ -2,7 +2,9 @@
 # Swarm overhead on loopback, unconstrained nodes (1 thread each):
 #  - per-hop latency of broker + serialization for a 100 KB tensor: ResNet18 as 1 stage and as 3
 #    stages whose two cuts each send 100,352 bytes (layer4 activations); one request in flight;
-#    per hop = (p50 of 3 stages - p50 of 1 stage) / 2, the compute being the same;
+#    per hop = (transit of 3 stages - transit of 1 stage) / 2, where transit is a frame's latency
+#    minus the time nodes spent computing and queueing it (p50 over frames) (from the per-hop timestamps), so that
+#    compute noise on a shared machine cancels out;
 #  - a balanced 3-stage ResNet18 pipeline (dnnswarm plan --stages 3) against `dnnswarm bench` on
 #    the whole model with the same total thread count (3).
 # JSON lines on stdout and in bench/out/swarm.jsonl. ~2 minutes.
@@ -31,8 +33,9 @@ three=$(swarm_run "$tmp/three.json" "$input" "$frames" --window 1)
 import json, sys
 one, three = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(json.dumps({"bench": "hop", "model": "resnet18", "tensor_bytes": 100352,
-                  "p50_ms_one_stage": one["latency_ms_p50"], "p50_ms_three_stages": three["latency_ms_p50"],
-                  "per_hop_ms_p50": round((three["latency_ms_p50"] - one["latency_ms_p50"]) / 2, 3)}))
+                  "transit_ms_one_stage": one["transit_ms_p50"], "transit_ms_three_stages": three["transit_ms_p50"],
+                  "per_hop_ms": round((three["transit_ms_p50"] - one["transit_ms_p50"]) / 2, 3),
+                  "p50_ms_one_stage": one["latency_ms_p50"], "p50_ms_three_stages": three["latency_ms_p50"]}))
 PY
 
 # Throughput: the balanced pipeline, enough requests in flight to keep every stage busy.

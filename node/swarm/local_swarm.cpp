@@ -338,7 +338,7 @@ class Swarm {
     InferClient client(co);
 
     std::deque<std::pair<int64_t, std::future<InferResult>>> pending;
-    std::vector<double> latencies;
+    std::vector<double> latencies, transits;
     int64_t correct = 0;
     // Takes the answered frames off the front; with `wait`, all of them, checking meanwhile that
     // every node still runs (a dead node would otherwise show only as timeouts, much later).
@@ -366,6 +366,7 @@ class Swarm {
         r.compute_ms += compute;
         r.queue_ms += queue;
         r.transit_ms += res.latency_ms - compute - queue;
+        transits.push_back(res.latency_ms - compute - queue);
         if (!labels.empty() && argmax(res.outputs[0].tensor) == labels.i64()[i % labels.numel()]) ++correct;
       }
     };
@@ -394,6 +395,7 @@ class Swarm {
       r.queue_ms /= r.answered;
       r.transit_ms /= r.answered;
     }
+    r.transit_p50_ms = percentile(transits, 0.5);
     r.latency_p50_ms = percentile(latencies, 0.5);
     r.latency_p99_ms = percentile(latencies, 0.99);
     return r;
@@ -453,6 +455,7 @@ std::string swarm_result_json(const SwarmResult& r, bool details) {
     j["compute_ms"] = std::round(r.compute_ms * 100) / 100;
     j["queue_ms"] = std::round(r.queue_ms * 100) / 100;
     j["transit_ms"] = std::round(r.transit_ms * 100) / 100;
+    j["transit_ms_p50"] = std::round(r.transit_p50_ms * 1000) / 1000;
     json nodes = json::array();
     for (const auto& n : r.node_reports) {
       json e = {{"id", n.id}, {"stage", n.stage}, {"shard", n.shard}, {"replica", n.replica}};

@@ -52,7 +52,7 @@ struct SwarmResult {
   double seconds = 0, images_per_s = 0, latency_p50_ms = 0, latency_p99_ms = 0;
   // Where a request's time goes, mean over answered frames: computing in the nodes, waiting in
   // their queues, and the rest — in transit (serialization, broker, network, client).
-  double compute_ms = 0, queue_ms = 0, transit_ms = 0;
+  double compute_ms = 0, queue_ms = 0, transit_ms = 0, transit_p50_ms = 0;
   int nodes = 0;
   std::string model, plan_path;
   std::vector<NodeReport> node_reports;
