@@ -377,6 +377,13 @@ def custom_domain():
     return m
 
 
+def conv_bad_weights():
+    """Conv weights of rank 1 (found by fuzzing: libonnx's shape inference crashed on it)."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], name="conv")]
+    return model("conv_bad_weights", nodes, [tensor_input("x", [1, 2, 6, 6])], [tensor_input("y", None)],
+                 [init("w", rand(4))], 13)
+
+
 def opset6():
     nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
     return model("opset6", nodes, [tensor_input("x", [1, 4])], [tensor_input("y", [1, 4])], [], 6)
@@ -396,7 +403,7 @@ def main():
         np.save(os.path.join(out, m.graph.name + ".input.npy"), feeds["x"])
         np.save(os.path.join(out, m.graph.name + ".output.npy"), y.astype(np.float32))
         print(m.graph.name, "output", y.shape)
-    for make in (dynamic_dim_error, external_data, custom_domain, opset6):
+    for make in (dynamic_dim_error, external_data, custom_domain, opset6, conv_bad_weights):
         m = make()
         onnx.save(m, os.path.join(out, m.graph.name + ".onnx"))
         print(m.graph.name, "(error case)")

@@ -100,6 +100,7 @@ class Importer {
         throw ModelError(describe(n) + " has no operator type or no output");
     name_unknown_input_dims();
     for (int round = 0; round < 100; ++round) {
+      check_conv_weights();
       infer_shapes();
       if (!fold_round()) break;
     }
@@ -127,6 +128,24 @@ class Importer {
         auto& d = (*dims)[i];
         if (!d.has_dim_value() && !d.has_dim_param()) d.set_dim_param("?" + in.name() + ":" + std::to_string(i));
       }
+    }
+  }
+
+  // libonnx 1.12's Conv shape inference reads the kernel size from W's shape unchecked and crashes on
+  // a W of the wrong rank. Check W and write kernel_shape out (the spec requires it to match W), so
+  // inference compares it with the input's rank instead.
+  void check_conv_weights() {
+    for (auto& n : *g_.mutable_node()) {
+      if ((n.op_type() != "Conv" && n.op_type() != "ConvTranspose") || n.input_size() < 2) continue;
+      auto w = known_.find(n.input(1));
+      if (w == known_.end()) continue;
+      const Shape& ws = w->second.t.shape();
+      if (ws.size() < 3) throw ModelError(describe(n) + ": weights of shape " + to_string(ws) + " (rank 3 or more expected)");
+      if (has_attr(n, "kernel_shape")) continue;
+      auto* a = n.add_attribute();
+      a->set_name("kernel_shape");
+      a->set_type(onnx::AttributeProto::INTS);
+      for (size_t i = 2; i < ws.size(); ++i) a->add_ints(ws[i]);
     }
   }
 
