@@ -108,7 +108,9 @@ if hop or pipe:
     if pipe:
         lines.append(f"- Balanced {pipe['stages']}-stage ResNet18 pipeline {pipe['plan']}, unconstrained nodes of 1 thread: "
                      f"{pipe['swarm_images_per_s']:.2f} images/s vs `dnnswarm bench --threads {pipe['run_threads']}` "
-                     f"{pipe['run_images_per_s']:.2f} → **{pipe['ratio']:.2f}** (target ≥ 0.9).")
+                     f"{pipe['run_images_per_s']:.2f} → **{pipe['ratio']:.2f}** (target ≥ 0.9); against the best single "
+                     f"process on this {os.cpu_count()}-core machine (`--threads {pipe['run_best_threads']}`, "
+                     f"{pipe['run_best_images_per_s']:.2f} images/s): {pipe['ratio_vs_best']:.2f}.")
     lines.append("")
 lines.append("<!-- swarm:end -->")
 section = "\n".join(lines) + "\n"
