@@ -133,15 +133,14 @@ void NodeRuntime::start() {
   dispatcher_ = std::make_unique<Dispatcher>(*client_, topics_, layout_, cfg_.node_id, cfg_.join_capacity);
   running_ = true;
   worker_ = std::thread([this] { worker_loop(); });
+  std::vector<std::string> filters = {input_filter_, topics_.node_in(cfg_.node_id)};
+  if (replicas_ > 1) filters.insert(filters.end(), {topics_.node_work(cfg_.node_id), topics_.heartbeat("+")});
+  // Known before connecting, the subscriptions are made by the connected handler ahead of the
+  // retained "online": a node shown online receives its input. After connecting they are made once
+  // more, waiting for each SUBACK, before the Hello. Reconnects resubscribe and announce again.
+  for (const auto& f : filters) client_->subscribe(f);
   client_->connect();
-  // Subscribe after connecting, waiting for each SUBACK, and only then say hello: a node that has
-  // announced itself receives its input. Reconnects resubscribe and announce again.
-  client_->subscribe(input_filter_);
-  client_->subscribe(topics_.node_in(cfg_.node_id));
-  if (replicas_ > 1) {
-    client_->subscribe(topics_.node_work(cfg_.node_id));
-    client_->subscribe(topics_.heartbeat("+"));
-  }
+  for (const auto& f : filters) client_->subscribe(f);
   client_->on_connected([this] { announce(); });
   announce();
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
