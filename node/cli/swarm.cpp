@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/common.h"
+#include "core/error.h"
 #include "swarm/local_swarm.h"
 
 namespace dnn::cli {
@@ -48,7 +49,14 @@ int cmd_swarm(int argc, char** argv) {
   // Ctrl-C and SIGTERM end the run in order: nodes and broker stopped, devices removed.
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  const SwarmResult r = run_local_swarm(o, &g_interrupted);
+  SwarmResult r;
+  try {
+    r = run_local_swarm(o, &g_interrupted);
+  } catch (const Error&) {
+    if (!g_interrupted) throw;
+    std::cerr << "swarm: interrupted before any frame was sent\n";   // already torn down
+    return 130;
+  }
   std::cout << swarm_result_json(r, o.details) << std::endl;
   if (g_interrupted) {
     std::cerr << "swarm: interrupted\n";
