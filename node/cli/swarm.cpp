@@ -38,7 +38,7 @@ int cmd_swarm(int argc, char** argv) {
       ("node-arg", po::value(&o.node_args)->composing(), "extra flag for every node (repeatable), e.g. --node-arg=--queue=8")
       ("details", po::bool_switch(&o.details), "add per-node figures (peak RSS, frames processed) to the JSON line")
       ("keep-logs", po::bool_switch(&o.keep_logs), "keep the broker's and nodes' logs")
-      ("log-dir", po::value(&o.log_dir), "where logs go (default /tmp/dnnswarm-<pid>)")
+      ("log-dir", po::value(&o.log_dir), "keep the logs in this folder (default: /tmp/dnnswarm-<pid>, removed at the end)")
       ("quiet,q", "no progress on stderr");
   po::variables_map vm;
   if (!parse(argc, argv, "[--plan P --input x.npy] [--frames N] [--devices-cpu C --device-memory-mb M --netns --rate-mbit R]",

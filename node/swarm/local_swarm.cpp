@@ -201,7 +201,8 @@ class Swarm {
   }
 
   ~Swarm() {
-    if (!opts_.keep_logs && !log_dir_.empty()) {
+    // Only the default folder is ours to delete; a --log-dir the user named stays.
+    if (!opts_.keep_logs && opts_.log_dir.empty() && !log_dir_.empty()) {
       std::error_code ec;
       fs::remove_all(log_dir_, ec);
     } else if (!log_dir_.empty()) {

@@ -33,7 +33,7 @@ struct SwarmOptions {
   double ready_timeout_s = 120;     // for all nodes to come online
   bool progress = true;             // progress on stderr
   bool details = false;             // per-node figures in the result
-  std::string log_dir;              // empty: /tmp/dnnswarm-<pid> (removed unless keep_logs)
+  std::string log_dir;              // empty: /tmp/dnnswarm-<pid>, removed at the end unless keep_logs
   bool keep_logs = false;
 };
 
