@@ -39,7 +39,7 @@ void Dispatcher::forward(TensorMessage msg, int next) {
   bool opened;
   {
     std::lock_guard<std::mutex> lk(table_mu_);
-    opened = table_.expect(msg.request_id, next, shards, msg.deadline_ms);
+    opened = table_.expect(msg.request_id, next, shards, msg.deadline_ms, msg.reply_to);
   }
   if (!opened) {
     report_error(msg.request_id, msg.reply_to,
@@ -86,8 +86,8 @@ void Dispatcher::join_loop() {
       }
     }
     for (const auto& e : expired)
-      report_error(e.request_id, "",   // the deadline passed: the client has given up on it already
-                   "deadline passed with " + std::to_string(e.received) + " of " + std::to_string(e.count) +
+      report_error(e.request_id, e.reply_to,
+                   self_id_ + ": deadline passed with " + std::to_string(e.received) + " of " + std::to_string(e.count) +
                        " shard partials of stage " + std::to_string(e.stage));
     if (!complete) continue;
     const std::string id = complete->front().request_id;

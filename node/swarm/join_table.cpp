@@ -4,11 +4,13 @@
 
 namespace dnn {
 
-bool JoinTable::expect(const std::string& request_id, int stage, int count, uint64_t deadline_ms) {
+bool JoinTable::expect(const std::string& request_id, int stage, int count, uint64_t deadline_ms,
+                       std::string reply_to) {
   if (joins_.size() >= capacity_) return false;
   Join j;
   j.count = count;
   j.deadline_ms = deadline_ms;
+  j.reply_to = std::move(reply_to);
   j.parts.resize(count);
   return joins_.emplace(std::make_pair(request_id, stage), std::move(j)).second;
 }
@@ -38,7 +40,7 @@ std::vector<JoinTable::Expired> JoinTable::expire(uint64_t now_ms) {
   std::vector<Expired> out;
   for (auto it = joins_.begin(); it != joins_.end();) {
     if (it->second.deadline_ms != 0 && it->second.deadline_ms < now_ms) {
-      out.push_back({it->first.first, it->first.second, it->second.received, it->second.count});
+      out.push_back({it->first.first, it->second.reply_to, it->first.second, it->second.received, it->second.count});
       it = joins_.erase(it);
     } else {
       ++it;

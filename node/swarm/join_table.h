@@ -21,7 +21,7 @@ class JoinTable {
 
   // Opens a join for the partials of `request_id` at `stage`. False when the table is full (or the
   // join is open already): the caller fails the request.
-  bool expect(const std::string& request_id, int stage, int count, uint64_t deadline_ms);
+  bool expect(const std::string& request_id, int stage, int count, uint64_t deadline_ms, std::string reply_to);
 
   // Adds a partial (its stage, shard_index, shard_count). Returns all partials in shard order when
   // this one completes the join. Throws MessageError for a partial nobody expects (late, after its
@@ -29,7 +29,7 @@ class JoinTable {
   std::optional<std::vector<TensorMessage>> add(TensorMessage partial);
 
   struct Expired {
-    std::string request_id;
+    std::string request_id, reply_to;
     int stage;
     int received, count;
   };
@@ -43,6 +43,7 @@ class JoinTable {
     int count = 0;
     int received = 0;
     uint64_t deadline_ms = 0;
+    std::string reply_to;
     std::vector<std::optional<TensorMessage>> parts;
   };
   size_t capacity_;
