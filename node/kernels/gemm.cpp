@@ -23,7 +23,7 @@ float* thread_scratch(int slot, int64_t n) {
     std::unique_ptr<float, void (*)(void*)> data{nullptr, std::free};
     int64_t size = 0;
   };
-  thread_local Buffer buffers[4];
+  thread_local Buffer buffers[5];
   Buffer& b = buffers[slot];
   if (b.size < n) {
     b.data = alloc_floats(n);
@@ -35,13 +35,38 @@ float* thread_scratch(int slot, int64_t n) {
 PackedA::PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int64_t col_stride, float scale)
     : M_(M), K_(K), Mpad_((M + kMR - 1) / kMR * kMR) {
   data_ = std::shared_ptr<float>(alloc_floats(Mpad_ * K_).release(), std::free);
+  pack(src, row_stride, col_stride, scale);
+}
+
+PackedA::PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int64_t col_stride, float* buffer)
+    : M_(M), K_(K), Mpad_((M + kMR - 1) / kMR * kMR) {
+  data_ = std::shared_ptr<float>(buffer, [](float*) {});
+  pack(src, row_stride, col_stride, 1.f);
+}
+
+void PackedA::pack(const float* src, int64_t row_stride, int64_t col_stride, float scale) {
   float* d = data_.get();
-  for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+  if (row_stride == 1 && scale == 1.f) {  // rows contiguous (an activation packed per call): vector copies
+    for (int64_t k0 = 0; k0 < K_; k0 += kKC) {
+      const int64_t kc = block_depth(k0);
+      for (int64_t m = 0; m < Mpad_; m += kMR) {
+        const int64_t rows = std::min<int64_t>(kMR, std::max<int64_t>(0, M_ - m));
+        for (int64_t k = k0; k < k0 + kc; ++k, d += kMR) {
+          const float* s = src + k * col_stride + m;
+          for (int64_t r = 0; r < kMR; r += simd::kWidth) {
+            const int n = static_cast<int>(std::clamp<int64_t>(rows - r, 0, simd::kWidth));
+            simd::storeu_n(d + r, simd::loadu_n(s + r, n), static_cast<int>(std::min<int64_t>(simd::kWidth, kMR - r)));
+          }
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t k0 = 0; k0 < K_; k0 += kKC) {
     const int64_t kc = block_depth(k0);
     for (int64_t m = 0; m < Mpad_; m += kMR)
       for (int64_t k = k0; k < k0 + kc; ++k)
-        for (int64_t r = m; r < m + kMR; ++r)
-          *d++ = r < M ? src[r * row_stride + k * col_stride] * scale : 0.f;
+        for (int64_t r = m; r < m + kMR; ++r) *d++ = r < M_ ? src[r * row_stride + k * col_stride] * scale : 0.f;
   }
 }
 
@@ -128,6 +153,10 @@ void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, float*
 
 void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                 float* C, int64_t ldc, const Epilogue& ep, float* workspace) {
+  if (n1 - n0 > kNC) {  // the workspace holds kNC columns of B
+    for (int64_t n = n0; n < n1; n += kNC) gemm_block(A, B, m0, m1, n, std::min(n1, n + kNC), C, ldc, ep, workspace);
+    return;
+  }
   const int64_t K = A.depth();
   alignas(64) float edge[kMR * kNR];
   if (K == 0)  // an empty sum: C is the epilogue of zero

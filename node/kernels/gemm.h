@@ -36,6 +36,10 @@ class PackedA {
   PackedA() = default;
   // a(m, k) = src[m * row_stride + k * col_stride] * scale
   PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int64_t col_stride, float scale = 1.f);
+  // The same, packed into `buffer` (at least packed_floats(M, K) floats) owned by the caller:
+  // for an A packed per call (an activation), without an allocation each time.
+  PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int64_t col_stride, float* buffer);
+  static int64_t packed_floats(int64_t M, int64_t K) { return (M + kMR - 1) / kMR * kMR * K; }
   int64_t rows() const { return M_; }
   int64_t depth() const { return K_; }
   // Panel holding rows [m, m + MR) of the KC block starting at k0 (m a multiple of MR).
@@ -44,6 +48,7 @@ class PackedA {
   size_t bytes() const { return static_cast<size_t>(Mpad_ * K_) * sizeof(float); }
 
  private:
+  void pack(const float* src, int64_t row_stride, int64_t col_stride, float scale);
   int64_t M_ = 0, K_ = 0, Mpad_ = 0;
   std::shared_ptr<float> data_;
 };
@@ -82,7 +87,8 @@ struct Epilogue {
 // Floats of scratch gemm_block needs (one packed B block).
 constexpr int64_t kGemmWorkspace = kKC * kNC;
 
-// Computes rows [m0, m1) and columns [n0, n1) of C (row stride ldc) on the calling thread.
+// Computes rows [m0, m1) and columns [n0, n1) of C (row stride ldc) on the calling thread, in
+// column chunks of at most kNC.
 // m0 must be a multiple of kMR; workspace holds kGemmWorkspace floats, 64-byte aligned.
 void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                 float* C, int64_t ldc, const Epilogue& ep, float* workspace);
@@ -103,7 +109,7 @@ void gemm(const float* a_src, int64_t a_row_stride, int64_t a_col_stride, float 
           int64_t M, int64_t K, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
 void gemm(const PackedA& A, const BPacker& B, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
 
-// This thread's 64-byte aligned scratch buffer number `slot` (0..3), grown to at least n floats and
+// This thread's 64-byte aligned scratch buffer number `slot` (0..4), grown to at least n floats and
 // kept for the next call: kernels reuse it instead of allocating (and page-faulting) per call.
 float* thread_scratch(int slot, int64_t n);
 

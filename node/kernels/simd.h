@@ -38,6 +38,10 @@ inline void deinterleave2(Vec a, Vec b, Vec& even, Vec& odd) {
   odd = _mm512_permutex2var_ps(a, io, b);
 }
 inline void deinterleave2(const float* p, Vec& even, Vec& odd) { deinterleave2(loadu(p), loadu(p + 16), even, odd); }
+// (a1, ..., a15, b0): the pair shifted down by one lane.
+inline Vec shift_in1(Vec a, Vec b) {
+  return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b), _mm512_castps_si512(a), 1));
+}
 inline float hsum(Vec v) {
   alignas(64) float t[16];
   _mm512_store_ps(t, v);
@@ -70,6 +74,11 @@ inline void deinterleave2(Vec a, Vec b, Vec& even, Vec& odd) {
   odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
 }
 inline void deinterleave2(const float* p, Vec& even, Vec& odd) { deinterleave2(loadu(p), loadu(p + 8), even, odd); }
+// (a1, ..., a7, b0): the pair shifted down by one lane.
+inline Vec shift_in1(Vec a, Vec b) {
+  const __m256 mid = _mm256_permute2f128_ps(a, b, 0x21);  // (a4..a7, b0..b3)
+  return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(mid), _mm256_castps_si256(a), 4));
+}
 inline float hsum(Vec v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -126,6 +135,7 @@ inline void deinterleave2(Vec a, Vec b, Vec& even, Vec& odd) {
   }
 }
 inline void deinterleave2(const float* p, Vec& even, Vec& odd) { deinterleave2(loadu(p), loadu(p + 4), even, odd); }
+inline Vec shift_in1(Vec a, Vec b) { return Vec{{a.v[1], a.v[2], a.v[3], b.v[0]}}; }
 inline Vec max(Vec a, Vec b) {
   for (int i = 0; i < 4; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
   return a;

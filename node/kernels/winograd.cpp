@@ -52,17 +52,18 @@ Winograd::Winograd(const ConvParams& p, const float* weight) : in_ch_(p.in_ch), 
   static const double G[6][3] = {{1.0 / 4, 0, 0},         {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                  {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
   const int64_t pairs = out_ch_ * in_ch_;
-  std::vector<float> u(kXi * pairs);  // [xi][m][c]
-  for (int64_t mc = 0; mc < pairs; ++mc) {
-    const float* g = weight + mc * 9;
-    double t[6][3];
-    for (int i = 0; i < 6; ++i)
-      for (int j = 0; j < 3; ++j) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-    for (int i = 0; i < 6; ++i)
-      for (int j = 0; j < 6; ++j)
-        u[(i * 6 + j) * pairs + mc] = static_cast<float>(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
-  }
-  for (int64_t xi = 0; xi < kXi; ++xi) u_.emplace_back(u.data() + xi * pairs, out_ch_, in_ch_, in_ch_, 1);
+  u_.assign(kXi * pairs, 0.f);  // [xi][c][m]: each U[xi]^T row-major, the GEMM's B operand
+  for (int64_t m = 0; m < out_ch_; ++m)
+    for (int64_t c = 0; c < in_ch_; ++c) {
+      const float* g = weight + (m * in_ch_ + c) * 9;
+      double t[6][3];
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 3; ++j) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j)
+          u_[((i * 6 + j) * in_ch_ + c) * out_ch_ + m] =
+              static_cast<float>(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+    }
 }
 
 void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int64_t h, int64_t w, const float* bias,
@@ -76,11 +77,13 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
 
   // Input rows of one tile row, padded, and its column phases: enough whole vectors for tw + 1 tiles.
   const int64_t nvec = (tw + 1 + kW - 1) / kW, row_len = 4 * kW * nvec;
-  const int64_t ld = (max_tiles + kW + kNR - 1) / kNR * kNR;  // V / product row stride, with a vector of slack
+  const int64_t ld = (max_tiles + kW + kNR - 1) / kNR * kNR;  // V row stride, with a vector of slack
+  const int64_t tiles_pad = (max_tiles + kMR - 1) / kMR * kMR;
 
   pool.parallel_for(batch * blocks, [&](int64_t ub, int64_t ue) {
     float* v = thread_scratch(1, kXi * C * ld);
-    float* prod = thread_scratch(2, kXi * M * ld);
+    float* prod = thread_scratch(2, kXi * tiles_pad * M);
+    float* apack = thread_scratch(4, PackedA::packed_floats(max_tiles, C));
     float* rows = thread_scratch(3, (kPatch + 6 + 6) * row_len);  // 6 padded rows, 6 B^T rows, phases
     float* ws = thread_scratch(0, kGemmWorkspace);
     float* padded = rows;
@@ -135,10 +138,12 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
             }
             for (int64_t tx = 0; tx < tw; tx += kW) {
               // Tile tx covers columns 4tx .. 4tx+5: phases 0-3 at tx, phases 0-1 at tx + 1.
+              // (Shifting registers rather than reloading at tx + 1: a load straddling two fresh
+              // vector stores stalls on store forwarding.)
               Vec d[6], r[6];
-              for (int j = 0; j < 4; ++j) d[j] = simd::loadu(phase + j * quarter + tx);
-              d[4] = simd::loadu(phase + tx + 1);
-              d[5] = simd::loadu(phase + quarter + tx + 1);
+              for (int j = 0; j < 4; ++j) d[j] = simd::load(phase + j * quarter + tx);
+              d[4] = simd::shift_in1(d[0], simd::load(phase + tx + kW));
+              d[5] = simd::shift_in1(d[1], simd::load(phase + quarter + tx + kW));
               input_transform(d, r);
               // Lanes past tw spill into the next tile row's slots, which that row rewrites.
               for (int l = 0; l < 6; ++l) simd::storeu(t_base + (k * 6 + l) * C * ld + tx, r[l]);
@@ -146,36 +151,42 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
           }
         }
       }
-      // 36 products: prod[xi] (M x tiles) = U[xi] (M x C) * V[xi] (C x tiles).
-      for (int64_t xi = 0; xi < kXi; ++xi)
-        gemm_block(u_[xi], MatrixPacker(v + xi * C * ld, ld, 1, true), 0, M, 0, tiles, prod + xi * M * ld, ld,
+      // 36 products, tiles x out_ch each: prod[xi] = V[xi]^T (tiles x C) * U[xi]^T (C x M). Tiles are
+      // the GEMM's rows and output channels its vector lanes, so few tiles (small images) waste no lanes.
+      for (int64_t xi = 0; xi < kXi; ++xi) {
+        const PackedA a(v + xi * C * ld, tiles, C, 1, ld, apack);
+        gemm_block(a, MatrixPacker(u_.data() + xi * C * M, M, 1, true), 0, tiles, 0, M, prod + xi * tiles_pad * M, M,
                    Epilogue{}, ws);
-      // Output transform, vectorised over tiles, then the epilogue over the block's complete rows.
+      }
+      // Output transform, vectorised over output channels, scattered into the channel planes.
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t oy = (ty0 + t / tw) * kTile, ox = t % tw * kTile;
+        const int64_t ny = std::min(kTile, oh - oy), nx = std::min(kTile, ow - ox);
+        for (int64_t m0 = 0; m0 < M; m0 += kW) {
+          const int nm = static_cast<int>(std::min(kW, M - m0));
+          const float* src = prod + t * M + m0;
+          Vec q[6][4];
+          for (int k = 0; k < 6; ++k) {
+            Vec mv[6];
+            for (int l = 0; l < 6; ++l) mv[l] = simd::loadu_n(src + (k * 6 + l) * tiles_pad * M, nm);
+            output_transform(mv, q[k]);
+          }
+          alignas(64) float o[4][4][kW];  // [i][j][channel]
+          for (int j = 0; j < 4; ++j) {
+            Vec col[6] = {q[0][j], q[1][j], q[2][j], q[3][j], q[4][j], q[5][j]}, r[4];
+            output_transform(col, r);
+            for (int i = 0; i < 4; ++i) simd::storeu(o[i][j], r[i]);
+          }
+          float* y = out + ((img * M + m0) * oh + oy) * ow + ox;
+          for (int lane = 0; lane < nm; ++lane, y += oh * ow)
+            for (int64_t i = 0; i < ny; ++i)
+              for (int64_t j = 0; j < nx; ++j) y[i * ow + j] = o[i][j][lane];
+        }
+      }
+      // The epilogue over the block's complete output rows.
       const int64_t oy0 = ty0 * kTile, oy1 = std::min(oh, ty1 * kTile);
       for (int64_t m = 0; m < M; ++m) {
         float* y = out + ((img * M + m) * oh) * ow;
-        for (int64_t ty = ty0; ty < ty1; ++ty)
-          for (int64_t tx = 0; tx < tw; tx += kW) {
-            const float* src = prod + m * ld + (ty - ty0) * tw + tx;
-            Vec q[6][4];
-            for (int k = 0; k < 6; ++k) {
-              Vec mv[6];
-              for (int l = 0; l < 6; ++l) mv[l] = simd::loadu(src + (k * 6 + l) * M * ld);
-              output_transform(mv, q[k]);
-            }
-            alignas(64) float o[4][4][kW];  // [i][j][tile]
-            for (int j = 0; j < 4; ++j) {
-              Vec col[6] = {q[0][j], q[1][j], q[2][j], q[3][j], q[4][j], q[5][j]}, res[4];
-              output_transform(col, res);
-              for (int i = 0; i < 4; ++i) simd::storeu(o[i][j], res[i]);
-            }
-            const int64_t nt = std::min(kW, tw - tx);
-            for (int64_t i = 0; i < kTile && ty * kTile + i < oh; ++i) {
-              float* yr = y + (ty * kTile + i) * ow;
-              for (int64_t t = 0; t < nt; ++t)
-                for (int64_t j = 0, ox = (tx + t) * kTile; j < kTile && ox < ow; ++j, ++ox) yr[ox] = o[i][j][t];
-            }
-          }
         const float* res = residual ? residual + ((img * M + m) * oh) * ow : nullptr;
         for (int64_t oy = oy0; oy < oy1; ++oy) finish_row(y + oy * ow, ow, bias[m], res ? res + oy * ow : nullptr, act);
       }

@@ -1,10 +1,10 @@
 // Winograd F(4x4, 3x3) convolution for dense 3x3, stride-1, undilated convolutions (VGG, ResNet):
 // each 4x4 output tile costs 36 multiplies per (input, output) channel pair instead of 144.
 //
-// Weights are transformed once at load (U = G g G^T: 36 matrices of out_ch x in_ch, packed for the
-// GEMM). At run time tiles are processed in blocks: the input transform V = B^T d B of a block, then
-// for each of the 36 positions one packed GEMM U[xi] * V[xi] (the same microkernel as every other
-// convolution), then the output transform A^T m A with bias, residual and activation fused.
+// Weights are transformed once at load (U = G g G^T: 36 matrices of in_ch x out_ch). At run time
+// tiles are processed in blocks: the input transform V = B^T d B of a block, then for each of the 36
+// positions one GEMM V[xi]^T * U[xi]^T (tiles x out_ch, the same microkernel as every other
+// convolution), then the output transform A^T m A, then bias, residual and activation.
 // Transformed weights take 4x the original bytes, so conv2d.cpp uses this only where channels are
 // few enough for that to stay small next to the model's weights.
 #pragma once
@@ -31,7 +31,7 @@ class Winograd {
 
  private:
   int64_t in_ch_, out_ch_;
-  std::vector<PackedA> u_;  // 36 transformed weight matrices, out_ch x in_ch each
+  std::vector<float> u_;  // 36 transformed weight matrices, stored transposed: [xi][in_ch][out_ch]
 };
 
 }  // namespace kernels
