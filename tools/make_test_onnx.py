@@ -106,6 +106,11 @@ def run_reference(m, feeds):
             y = torch.clamp(x[0], lo, hi)
         elif op == "Pad":
             pads = a["pads"] if "pads" in a else x[1].tolist()
+            if len(x) > 3 and x[3] is not None:  # opset 18 axes: pads for those axes only
+                rank, axes, full = x[0].dim(), x[3].tolist(), [0] * 2 * x[0].dim()
+                for k, ax in enumerate(axes):
+                    full[ax], full[ax + rank] = pads[k], pads[k + len(axes)]
+                pads = full
             value = a.get("value", x[2].item() if len(x) > 2 and x[2] is not None else 0.0)
             y = conv_padding(x[0], pads, value)
         elif op == "MaxPool":
@@ -165,13 +170,19 @@ def run_reference(m, feeds):
                 index[ax] = slice(s, e, st)
             y = x[0][tuple(index)]
         elif op == "Split":
-            split = a["split"] if "split" in a else x[1].tolist()
+            if "split" in a:
+                split = a["split"]
+            elif len(x) > 1 and x[1] is not None:
+                split = x[1].tolist()
+            else:  # equal parts (opset 18: num_outputs)
+                split = x[0].shape[a.get("axis", 0)] // len(n.output)
             ys = torch.split(x[0], split, a.get("axis", 0))
             for name, t in zip(n.output, ys):
                 values[name] = t
             continue
         elif op == "ReduceMean":
-            y = x[0].mean(dim=tuple(a["axes"]), keepdim=bool(a.get("keepdims", 1)))
+            axes = a["axes"] if "axes" in a else x[1].tolist()
+            y = x[0].mean(dim=tuple(axes), keepdim=bool(a.get("keepdims", 1)))
         elif op == "Cast":
             y = x[0].to(torch.float32 if a["to"] == TensorProto.FLOAT else torch.int64)
         elif op == "Range":
@@ -346,6 +357,31 @@ def gemm_bn_opset13():
     return m, {"x": rand(2, 3, 2, 2, scale=1.0)}
 
 
+def operands_opset18():
+    """opset 18, newer than libonnx 1.12's schemas: Split by num_outputs, Pad with axes, ReduceMean with
+    axes as an input, and a dynamic-batch flatten that needs shape inference through all three."""
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.w"], ["c"], name="conv"),
+        helper.make_node("Split", ["c"], ["s0", "s1"], axis=1, num_outputs=2, name="split"),
+        helper.make_node("Pad", ["s0", "pads", "", "pad_axes"], ["p"], mode="constant", name="pad"),
+        helper.make_node("ReduceMean", ["p", "mean_axes"], ["m"], keepdims=1, name="mean"),
+        helper.make_node("Shape", ["m"], ["sh"]),
+        helper.make_node("Gather", ["sh", "zero"], ["n"]),
+        helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+        helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+        helper.make_node("Reshape", ["m", "target"], ["mf"], name="flatten_mean"),
+        helper.make_node("Reshape", ["s1", "target"], ["sf"], name="flatten_s1"),
+        helper.make_node("Concat", ["sf", "mf"], ["y"], axis=1, name="concat"),
+    ]
+    inits = [init("conv.w", rand(4, 2, 3, 3)), init("pads", np.array([1, 2, 1, 0], np.int64)),
+             init("pad_axes", np.array([2, 3], np.int64)), init("mean_axes", np.array([3], np.int64)),
+             init("zero", np.array(0, np.int64)), init("axes0", np.array([0], np.int64)),
+             init("minus1", np.array([-1], np.int64))]
+    # 2x4x4 per image from s1, and the mean of p [2, 6, 6] over its last axis: 2x6
+    m = model("operands_opset18", nodes, [tensor_input("x", ["N", 2, 6, 6])], [tensor_input("y", ["N", 44])], inits, 18)
+    return m, {"x": rand(2, 2, 6, 6, scale=1.0)}
+
+
 def dynamic_dim_error():
     """A Reshape target computed from the run-time batch (N * 2): cannot be fixed at import."""
     nodes = [
@@ -395,9 +431,10 @@ def main():
     out = ap.parse_args().out
     os.makedirs(out, exist_ok=True)
     for make in (reshape_dyn_batch, paddle_bn_opset9, operands_opset11, operands_opset13, hardswish_opset13,
-                 gemm_bn_opset13):
+                 gemm_bn_opset13, operands_opset18):
         m, feeds = make()
-        onnx.checker.check_model(m)
+        if m.opset_import[0].version <= 17:  # this python-onnx knows schemas up to 17
+            onnx.checker.check_model(m)
         (y,) = run_reference(m, feeds)
         onnx.save(m, os.path.join(out, m.graph.name + ".onnx"))
         np.save(os.path.join(out, m.graph.name + ".input.npy"), feeds["x"])

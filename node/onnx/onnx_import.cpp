@@ -102,7 +102,9 @@ class Importer {
     for (int round = 0; round < 100; ++round) {
       check_conv_weights();
       infer_shapes();
-      if (!fold_round()) break;
+      bool changed = opset18_as_opset13();  // takes effect at the next inference
+      changed |= fold_round();
+      if (!changed) break;
     }
     Graph g = to_graph();
     canonicalize(g, opset_, shapes_);
@@ -141,12 +143,65 @@ class Importer {
       if (w == known_.end()) continue;
       const Shape& ws = w->second.t.shape();
       if (ws.size() < 3) throw ModelError(describe(n) + ": weights of shape " + to_string(ws) + " (rank 3 or more expected)");
-      if (has_attr(n, "kernel_shape")) continue;
-      auto* a = n.add_attribute();
-      a->set_name("kernel_shape");
-      a->set_type(onnx::AttributeProto::INTS);
-      for (size_t i = 2; i < ws.size(); ++i) a->add_ints(ws[i]);
+      if (!has_attr(n, "kernel_shape")) set_ints_attr(n, "kernel_shape", Shape(ws.begin() + 2, ws.end()));
     }
+  }
+
+  // libonnx 1.12 has schemas up to opset 17, so for an opset-18 model it infers shapes with the older
+  // schema of each op that changed in 18: Reduce* (axes moved to an input), Split (num_outputs) and
+  // Pad (axes input). Those nodes are rewritten into the older form where it means the same, so the
+  // next inference reads them right. Returns true if it rewrote any. Nodes it cannot rewrite (axes
+  // not constant) fail canonicalisation later.
+  bool opset18_as_opset13() {
+    if (opset_ < 18) return false;
+    bool changed = false;
+    for (auto& n : *g_.mutable_node()) {
+      const std::string& op = n.op_type();
+      if (op.rfind("Reduce", 0) == 0 && op != "ReduceSum" && n.input_size() > 1) {
+        auto axes = constant_ints(n, 1);
+        if (!axes) continue;
+        set_ints_attr(n, "axes", *axes);
+        n.mutable_input()->DeleteSubrange(1, n.input_size() - 1);
+        changed = true;
+      } else if (op == "Split" && has_attr(n, "num_outputs")) {
+        auto* attrs = n.mutable_attribute();
+        for (int i = attrs->size() - 1; i >= 0; --i)
+          if ((*attrs)[i].name() == "num_outputs") attrs->DeleteSubrange(i, 1);
+        changed = true;
+      } else if (op == "Pad" && n.input_size() > 3 && !n.input(3).empty()) {
+        auto pads = constant_ints(n, 1), axes = constant_ints(n, 3);
+        auto data = shapes_.find(n.input(0));
+        if (!pads || !axes || data == shapes_.end() || pads->size() != 2 * axes->size()) continue;
+        const int64_t rank = int64_t(data->second.size());
+        std::vector<int64_t> full(2 * rank, 0);
+        for (size_t k = 0; k < axes->size(); ++k) {
+          int64_t a = (*axes)[k] < 0 ? (*axes)[k] + rank : (*axes)[k];
+          if (a < 0 || a >= rank) throw ModelError(describe(n) + ": axis out of range");
+          full[a] = (*pads)[k], full[a + rank] = (*pads)[k + axes->size()];
+        }
+        std::string name = n.output(0) + "/full_pads";
+        store(name, FoldValue{Tensor::from_i64({2 * rank}, full), {}});
+        n.set_input(1, name);
+        n.mutable_input()->DeleteSubrange(3, n.input_size() - 3);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  // Input i of `n` when it is a fully known constant.
+  std::optional<std::vector<int64_t>> constant_ints(const onnx::NodeProto& n, int i) const {
+    if (i >= n.input_size() || n.input(i).empty()) return std::nullopt;
+    auto it = known_.find(n.input(i));
+    if (it == known_.end() || !it->second.known()) return std::nullopt;
+    return it->second.t.to_i64_vector();
+  }
+
+  static void set_ints_attr(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& values) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t v : values) a->add_ints(v);
   }
 
   void infer_shapes() {

@@ -14,7 +14,8 @@ TEST_P(OnnxNumerics, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(TestModels, OnnxNumerics,
                          testing::Values("reshape_dyn_batch", "paddle_bn_opset9", "operands_opset11",
-                                         "operands_opset13", "hardswish_opset13", "gemm_bn_opset13"),
+                                         "operands_opset13", "hardswish_opset13", "gemm_bn_opset13",
+                                         "operands_opset18"),
                          [](const testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace

@@ -188,6 +188,16 @@ TEST(OnnxOpsets, BatchNormFoldsIntoGemmAndAConvAddedToItselfStaysAnAdd) {
   EXPECT_EQ(node(g, "conv").inputs.size(), 2u);
 }
 
+TEST(OnnxOpsets, Opset18OperandsAndShapesThroughNewerSchemas) {
+  Graph g = import_onnx(data("operands_opset18.onnx"));
+  EXPECT_EQ(ops(g), (std::vector<std::string>{"Conv", "Split", "Pad", "ReduceMean", "Reshape", "Reshape", "Concat"}));
+  EXPECT_EQ(node(g, "split").attrs.ints("split"), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(node(g, "pad").attrs.ints("pads"), (std::vector<int64_t>{0, 0, 1, 2, 0, 0, 1, 0}));
+  EXPECT_EQ(node(g, "mean").attrs.ints("axes"), (std::vector<int64_t>{3}));
+  EXPECT_EQ(node(g, "flatten_mean").attrs.ints("shape"), (std::vector<int64_t>{0, -1}));
+  EXPECT_EQ(g.outputs.at(0).shape, (Shape{-1, 44}));
+}
+
 void expect_model_error(const std::string& file, const std::vector<std::string>& fragments) {
   const std::string path = data(file);
   try {
