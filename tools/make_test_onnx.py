@@ -420,6 +420,13 @@ def conv_bad_weights():
                  [init("w", rand(4))], 13)
 
 
+def dropout_training():
+    """Dropout with training_mode = true: must be refused, not treated as the identity."""
+    nodes = [helper.make_node("Dropout", ["x", "ratio", "training"], ["y"], name="dropout")]
+    inits = [init("ratio", np.array(0.5, np.float32)), init("training", np.array(True))]
+    return model("dropout_training", nodes, [tensor_input("x", [1, 4])], [tensor_input("y", [1, 4])], inits, 13)
+
+
 def opset6():
     nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
     return model("opset6", nodes, [tensor_input("x", [1, 4])], [tensor_input("y", [1, 4])], [], 6)
@@ -440,7 +447,7 @@ def main():
         np.save(os.path.join(out, m.graph.name + ".input.npy"), feeds["x"])
         np.save(os.path.join(out, m.graph.name + ".output.npy"), y.astype(np.float32))
         print(m.graph.name, "output", y.shape)
-    for make in (dynamic_dim_error, external_data, custom_domain, opset6, conv_bad_weights):
+    for make in (dynamic_dim_error, external_data, custom_domain, opset6, conv_bad_weights, dropout_training):
         m = make()
         onnx.save(m, os.path.join(out, m.graph.name + ".onnx"))
         print(m.graph.name, "(error case)")

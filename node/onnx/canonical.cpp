@@ -220,6 +220,17 @@ std::vector<Node> canonical_softmax(const Graph& g, Node n, int opset, const Sha
   return {flatten, n, reshape};
 }
 
+// Inference-mode Dropout passes its input through (the pass after this removes it); the ratio does
+// not matter. Training mode (opset 12+: a true training_mode input) is refused, not ignored.
+void canonical_dropout(const Graph& g, Node& n) {
+  if (has_input(n, 2)) {
+    const Tensor& training = required_operand(g, n, 2);
+    if (training.numel() != 1 || training.to_i64_vector()[0] != 0)
+      throw ModelError(g.describe(n) + ": training-mode Dropout is not supported");
+  }
+  n.inputs.resize(1);
+}
+
 }  // namespace
 
 void canonicalize(Graph& g, int opset, const ShapeMap& shapes) {
@@ -238,7 +249,7 @@ void canonicalize(Graph& g, int opset, const ShapeMap& shapes) {
     else if (op == "Upsample" || op == "Resize") canonical_resize(g, n);
     else if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "LpPool") canonical_window(g, n, shapes);
     else if (op == "Flatten") n.attrs.set("axis", n.attrs.i("axis", 1));
-    else if (op == "Dropout") n.inputs.resize(1);  // ratio, training_mode: inference ignores them
+    else if (op == "Dropout") canonical_dropout(g, n);
     else if (op == "BatchNormalization" && n.attrs.i("training_mode", 0))
       throw ModelError(g.describe(n) + ": training-mode BatchNormalization is not supported");
     if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {

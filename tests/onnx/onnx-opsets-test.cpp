@@ -216,6 +216,7 @@ TEST(OnnxOpsetErrors, NamesTheProblem) {
   expect_model_error("external_data.onnx", {"'w'", "external"});
   expect_model_error("opset6.onnx", {"opset 6"});
   expect_model_error("conv_bad_weights.onnx", {"'conv'", "weights of shape [4]"});
+  expect_model_error("dropout_training.onnx", {"'dropout'", "training-mode"});
 }
 
 }  // namespace
