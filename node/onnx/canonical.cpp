@@ -252,6 +252,8 @@ void canonicalize(Graph& g, int opset, const ShapeMap& shapes) {
     else if (op == "Dropout") canonical_dropout(g, n);
     else if (op == "BatchNormalization" && n.attrs.i("training_mode", 0))
       throw ModelError(g.describe(n) + ": training-mode BatchNormalization is not supported");
+    else if (op == "BatchNormalization" && n.attrs.i("spatial", 1) == 0)  // opset 7-8: per-element statistics
+      throw ModelError(g.describe(n) + ": BatchNormalization with spatial=0 is not supported");
     if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
       for (auto& m : canonical_softmax(g, n, opset, shapes)) out.push_back(std::move(m));
       continue;
