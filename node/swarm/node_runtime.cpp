@@ -156,9 +156,11 @@ void NodeRuntime::stop() {
     if (!running_) return;
     running_ = false;   // from here on on_message returns at once
   }
-  intake_.close();
-  if (worker_.joinable()) worker_.join();
+  intake_.close();   // the worker finishes the request in hand and leaves the rest
   if (heartbeat_.joinable()) heartbeat_.join();
+  client_->flush(std::chrono::milliseconds(2000));
+  client_->close();   // a worker waiting for outbox room (broker gone) gives up
+  if (worker_.joinable()) worker_.join();
   dispatcher_.reset();
   client_.reset();
 }
@@ -254,12 +256,9 @@ std::string NodeRuntime::faster_peer() {
 }
 
 void NodeRuntime::worker_loop() {
-  while (true) {
+  while (running_) {
     auto work = intake_.pop_for(std::chrono::milliseconds(100));
-    if (!work) {
-      if (intake_.closed()) return;
-      continue;
-    }
+    if (!work) continue;
     const std::string id = work->msg.request_id, reply_to = work->msg.reply_to;
     try {
       process(*work);

@@ -110,10 +110,14 @@ MqttClient::MqttClient(MqttOptions opts, MessageHandler on_message)
   sender_ = std::thread([this] { sender_loop(); });
 }
 
-MqttClient::~MqttClient() {
-  flush(std::chrono::milliseconds(2000));
+void MqttClient::close() {
   stopping_ = true;
   outbox_.close();
+}
+
+MqttClient::~MqttClient() {
+  if (!outbox_.closed()) flush(std::chrono::milliseconds(2000));
+  close();
   if (sender_.joinable()) sender_.join();
   try {
     if (cli_->is_connected()) {

@@ -71,6 +71,10 @@ class MqttClient {
   bool try_publish(std::string topic, std::string payload, bool retained = false);
   // Waits until everything queued so far has been handed to the broker (or `timeout`).
   bool flush(std::chrono::milliseconds timeout);
+  // Refuses new publishes from now on (they return false, so no thread stays blocked in publish());
+  // what is queued is still sent while connected. Called by the destructor; call it earlier to stop
+  // producers when shutting down.
+  void close();
 
   bool connected() const;
   const MqttOptions& options() const { return opts_; }
