@@ -104,15 +104,20 @@ TEST(Devices, CpuQuotaThrottlesABusyProcess) {
   EXPECT_GT(throttled, periods / 2) << stat;   // at 0.1 core a busy loop is stopped in most 10 ms periods
 }
 
+// Runs a process in `d` that touches `mb` MB (a bytes object of ones: zero pages from calloc would
+// not count) and returns its wait status.
+int touch_memory(Device& d, int mb) {
+  d.start({"/usr/bin/python3", "-c", "x = b'\\x01' * (" + std::to_string(mb) + " << 20); print(len(x))"}, log_path(d.name()));
+  return wait_exit(d, 30);
+}
+
 TEST(Devices, ProcessOverItsMemoryLimitIsKilledAndReported) {
   DeviceLimits lim;
   lim.memory_mb = 48;
   REQUIRE_EMULATION(lim);
   DeviceSet set;
   Device& d = set.add("small", lim);
-  // Touches 200 MB (a bytes object of ones; zero pages from calloc would not count).
-  d.start({"/usr/bin/python3", "-c", "x = b'\\x01' * (200 << 20); print(len(x))"}, log_path("small"));
-  const int status = wait_exit(d, 30);
+  const int status = touch_memory(d, 200);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << d.describe_exit(status);
   EXPECT_TRUE(d.oom_killed());
   EXPECT_EQ(d.describe_exit(status), "killed by its 48 MB memory limit (out of memory)");
@@ -126,8 +131,7 @@ TEST(Devices, ProcessWithinItsMemoryLimitRunsNormally) {
   REQUIRE_EMULATION(lim);
   DeviceSet set;
   Device& d = set.add("roomy", lim);
-  d.start({"/usr/bin/python3", "-c", "x = b'\\x01' * (100 << 20); print(len(x))"}, log_path("roomy"));
-  const int status = wait_exit(d, 30);
+  const int status = touch_memory(d, 100);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << d.describe_exit(status);
   EXPECT_FALSE(d.oom_killed());
   EXPECT_GE(d.peak_memory_bytes(), 100ll << 20);
