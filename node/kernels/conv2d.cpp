@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "kernels/depthwise.h"
 #include "kernels/simd.h"
@@ -95,11 +98,8 @@ Conv2d::Conv2d(const ConvParams& p, const float* weight, const float* bias, cons
     depthwise_.assign(weight, weight + p.out_ch * p.kh * p.kw);
     return;
   }
-  if (Winograd::applies(p) && p.in_ch >= kWinogradMinChannels && p.in_ch * p.out_ch <= kWinogradMaxPairs) {
-    method_ = Method::Winograd;
-    winograd_ = std::make_unique<Winograd>(p, weight);
-    return;
-  }
+  winograd_candidate_ =
+      Winograd::applies(p) && p.in_ch >= kWinogradMinChannels && p.in_ch * p.out_ch <= kWinogradMaxPairs;
   for (int64_t g = 0; g < G; ++g) packed_.emplace_back(weight + g * Mg * K, Mg, K, K, 1);
 }
 
@@ -112,8 +112,23 @@ void Conv2d::set_padding(int64_t top, int64_t left, int64_t bottom, int64_t righ
   p_.pad_r = right;
 }
 
+void Conv2d::choose_winograd(int64_t h, int64_t w) const {
+  if (p_.out_h(h) * p_.out_w(w) < kWinogradMinPixels) return;
+  // Rebuild the weights from the packed form (the original was not kept), then drop the packed form.
+  std::vector<float> weight(p_.out_ch * p_.in_ch * 9);
+  packed_[0].unpack(weight.data());
+  winograd_ = std::make_unique<Winograd>(p_, weight.data());
+  packed_.clear();
+  method_ = Method::Winograd;
+#ifdef __GLIBC__
+  weight = {};
+  malloc_trim(0);  // hand the freed packed and temporary weights back to the OS (peak RSS)
+#endif
+}
+
 void Conv2d::forward(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
                      ThreadPool& pool) const {
+  if (winograd_candidate_) std::call_once(chosen_, [&] { choose_winograd(h, w); });
   if (method_ == Method::Depthwise)
     depthwise_conv(p_, depthwise_.data(), bias_.data(), act_, in, batch, h, w, residual, out, pool);
   else if (method_ == Method::Winograd)

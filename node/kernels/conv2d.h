@@ -1,13 +1,17 @@
 // 2-D convolution, NCHW, any stride, dilation, (asymmetric) padding and group count, with bias,
 // residual and activation fused into the epilogue. The method is chosen once, at construction:
 //  - depthwise (groups == in_ch == out_ch): a direct kernel, weights kept as they are;
-//  - dense 3x3 stride 1 with at most kWinogradMaxPairs channel pairs: Winograd F(4x4, 3x3) (its
-//    transformed weights are 4x larger, so the big late layers of VGG / ResNet stay on GEMM);
+//  - dense 3x3 stride 1 with at most kWinogradMaxPairs channel pairs, on images of at least
+//    kWinogradMinPixels output pixels: Winograd F(4x4, 3x3). Its transformed weights are 4x larger,
+//    so the channel-heavy late layers of VGG / ResNet stay on GEMM, and on small images it does not
+//    pay for its transforms. The image size is known only at the first forward(), which decides
+//    once (later calls with another size keep the method: it is correct for any size).
 //  - everything else: packed GEMM per group, the im2col gather fused into B packing
 //    (1x1 stride-1 unpadded convolutions read the input directly).
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -46,6 +50,8 @@ class Winograd;
 constexpr int64_t kWinogradMaxPairs = 256 * 256;
 // Fewer input channels than this (an RGB stem) leave too little GEMM work to pay for the transforms.
 constexpr int64_t kWinogradMinChannels = 16;
+// Measured: at 28x28 Winograd beats the GEMM by ~1.5x, at 14x14 they are even.
+constexpr int64_t kWinogradMinPixels = 28 * 28;
 
 class Conv2d {
  public:
@@ -57,6 +63,7 @@ class Conv2d {
   // in: batch x in_ch x h x w; out: batch x out_ch x out_h(h) x out_w(w); residual: like out, or null.
   void forward(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
                ThreadPool& pool) const;
+  // Gemm until a first forward() has moved a Winograd candidate to Winograd.
   Method method() const { return method_; }
   // auto_pad resolves the padding only once the input size is known.
   void set_padding(int64_t top, int64_t left, int64_t bottom, int64_t right);
@@ -66,13 +73,18 @@ class Conv2d {
   void forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
                     ThreadPool& pool) const;
 
+  void choose_winograd(int64_t h, int64_t w) const;
+
   ConvParams p_;
   Activation act_;
-  Method method_ = Method::Gemm;
-  std::vector<float> bias_;             // out_ch floats (zeros without a bias)
-  std::vector<PackedA> packed_;         // Gemm: one packed weight matrix per group
-  std::vector<float> depthwise_;        // Depthwise: out_ch x kh x kw as given
-  std::unique_ptr<Winograd> winograd_;  // Winograd: transformed weights
+  std::vector<float> bias_;       // out_ch floats (zeros without a bias)
+  std::vector<float> depthwise_;  // Depthwise: out_ch x kh x kw as given
+  bool winograd_candidate_ = false;
+  // Set by the first forward() of a Winograd candidate (once: call_once).
+  mutable std::once_flag chosen_;
+  mutable Method method_ = Method::Gemm;
+  mutable std::vector<PackedA> packed_;         // Gemm: one packed weight matrix per group
+  mutable std::unique_ptr<Winograd> winograd_;  // Winograd: transformed weights
 };
 
 }  // namespace kernels

@@ -44,6 +44,15 @@ PackedA::PackedA(const float* src, int64_t M, int64_t K, int64_t row_stride, int
   pack(src, row_stride, col_stride, 1.f);
 }
 
+void PackedA::unpack(float* dst) const {
+  for (int64_t k0 = 0; k0 < K_; k0 += kKC)
+    for (int64_t m = 0; m < M_; m += kMR) {
+      const float* p = panel(k0, m);
+      for (int64_t k = k0; k < k0 + block_depth(k0); ++k, p += kMR)
+        for (int64_t r = m; r < std::min(M_, m + kMR); ++r) dst[r * K_ + k] = p[r - m];
+    }
+}
+
 void PackedA::pack(const float* src, int64_t row_stride, int64_t col_stride, float scale) {
   float* d = data_.get();
   if (row_stride == 1 && scale == 1.f) {  // rows contiguous (an activation packed per call): vector copies

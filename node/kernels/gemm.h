@@ -46,6 +46,8 @@ class PackedA {
   const float* panel(int64_t k0, int64_t m) const { return data_.get() + k0 * Mpad_ + m * block_depth(k0); }
   int64_t block_depth(int64_t k0) const { return k0 + kKC <= K_ ? kKC : K_ - k0; }
   size_t bytes() const { return static_cast<size_t>(Mpad_ * K_) * sizeof(float); }
+  // The matrix back in row-major M x K form (for a kernel that re-derives its own weight layout).
+  void unpack(float* dst) const;
 
  private:
   void pack(const float* src, int64_t row_stride, int64_t col_stride, float scale);
