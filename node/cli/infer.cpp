@@ -1,6 +1,7 @@
 // dnnswarm infer: the swarm's client and load generator. Sends the frames of a .npy file as requests
 // to a model served by `dnnswarm node`s, collects the results in order, and prints one JSON line with
-// latency percentiles, throughput, failures and a per-stage latency breakdown.
+// latency percentiles, throughput, failures and a per-stage latency breakdown. Exit status 3 when
+// any request failed or timed out.
 #include <algorithm>
 #include <cstdio>
 #include <deque>
