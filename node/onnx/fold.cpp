@@ -408,10 +408,12 @@ FoldValue elementwise(const Inputs& in, DType out_type, bool as_float, F f, cons
   return r;
 }
 
-std::optional<FoldValue> fold_arith(const std::string& op, const Inputs& in, const std::string& where) {
+std::optional<FoldValue> fold_arith(const std::string& op, const Inputs& in, bool c_style_mod, const std::string& where) {
   const bool is_float = result_dtype(in) == DType::f32;
   const bool compare = op == "Equal" || op == "Less" || op == "Greater" || op == "LessOrEqual" || op == "GreaterOrEqual";
-  const DType out = compare || op == "And" || op == "Or" || op == "Xor" || op == "Not" ? DType::i64 : result_dtype(in);
+  const bool logical = compare || op == "And" || op == "Or" || op == "Xor" || op == "Not";
+  // Pow's result has the base's type (an int64 base with a float exponent stays int64).
+  const DType out = logical ? DType::i64 : op == "Pow" ? in.at(0)->t.dtype() : result_dtype(in);
   auto run = [&](auto fn) { return elementwise(in, out, is_float, fn, where); };
   auto binary = [&](auto fn) {
     if (in.size() != 2) throw ModelError(where + ": expects 2 inputs");
@@ -429,7 +431,8 @@ std::optional<FoldValue> fold_arith(const std::string& op, const Inputs& in, con
       if (!is_float && b == 0) throw ModelError(where + ": integer division by zero");
       using T = decltype(a);
       if constexpr (std::is_floating_point_v<T>) return fmod(a, b);
-      else return T(((a % b) + b) % b);  // integer Mod follows the divisor's sign (fmod=0)
+      else if (c_style_mod) return T(a % b);  // fmod=1: the dividend's sign
+      else return T(((a % b) + b) % b);       // fmod=0: the divisor's sign, like Python
     });
   if (op == "Pow") return binary([](auto a, auto b) { return decltype(a)(std::pow(double(a), double(b))); });
   if (op == "Equal") return binary([](auto a, auto b) { return decltype(a)(a == b); });
@@ -505,7 +508,9 @@ FoldValue cast_to(const FoldValue& x, int to) {
   FoldValue r{Tensor(x.t.shape(), to_float ? DType::f32 : DType::i64), x.symbols};
   for (int64_t j = 0; j < r.t.numel(); ++j) {
     double v = element(x.t, j);
-    if (to_float) r.t.f32()[j] = float(v);
+    if (to == TP::FLOAT16) r.t.f32()[j] = round_to_float16(float(v));
+    else if (to == TP::BFLOAT16) r.t.f32()[j] = round_to_bfloat16(float(v));
+    else if (to_float) r.t.f32()[j] = float(v);
     else if (to == TP::BOOL) r.t.i64()[j] = v != 0;
     else r.t.i64()[j] = x.t.dtype() == DType::i64 ? x.t.i64()[j] : int64_t(v);
   }
@@ -658,7 +663,7 @@ std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, cons
   }
   for (auto* v : in)
     if (!v) throw ModelError(where + ": missing input");
-  auto r = fold_arith(op, in, where);
+  auto r = fold_arith(op, in, attr_int(n, "fmod", 0) != 0, where);
   if (!r) return std::nullopt;
   return Values{*r};
 }

@@ -60,6 +60,10 @@ struct RawData {
 // tensor_from_proto for a TensorProto whose raw_data is `raw` (null: the typed fields hold the values).
 Tensor tensor_from_raw(const onnx::TensorProto& meta, const RawData* raw, const std::string& what);
 
+// float32 values rounded to what float16 / bfloat16 can hold (Cast to those types at import).
+float round_to_float16(float v);
+float round_to_bfloat16(float v);
+
 onnx::TensorProto tensor_to_proto(const Tensor& t, const std::string& name);
 
 // A .onnx file read with each initializer's values once, in `weights`. In `model`, initializers keep

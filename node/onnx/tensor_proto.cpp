@@ -31,6 +31,25 @@ float bfloat16_to_float(uint16_t h) {
   return v;
 }
 
+uint16_t float_to_half(float f) {  // round to nearest even
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000, mant = x & 0x7fffff;
+  const int32_t biased = int32_t((x >> 23) & 0xff), exp = biased - 127 + 15;
+  if (biased == 0xff) return uint16_t(sign | 0x7c00 | (mant ? 0x200 : 0));  // inf, nan
+  if (exp >= 31) return uint16_t(sign | 0x7c00);                           // overflow: inf
+  uint32_t h, rem, halfway;
+  if (exp <= 0) {  // subnormal half (or zero)
+    if (exp < -10) return uint16_t(sign);
+    const uint32_t m = mant | 0x800000, shift = uint32_t(14 - exp);
+    h = m >> shift, rem = m & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+  } else {
+    h = (uint32_t(exp) << 10) | (mant >> 13), rem = mant & 0x1fff, halfway = 0x1000;
+  }
+  if (rem > halfway || (rem == halfway && (h & 1))) ++h;  // a carry into the exponent is still right
+  return uint16_t(sign | h);
+}
+
 bool is_float_type(int t) {
   return t == TP::FLOAT || t == TP::DOUBLE || t == TP::FLOAT16 || t == TP::BFLOAT16;
 }
@@ -143,6 +162,16 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
   const std::string& bytes = t.raw_data();
   RawData raw{bytes.data(), bytes.size(), [&bytes](void* dst) { std::memcpy(dst, bytes.data(), bytes.size()); }};
   return tensor_from_raw(t, &raw, what);
+}
+
+float round_to_float16(float v) { return half_to_float(float_to_half(v)); }
+
+float round_to_bfloat16(float v) {
+  if (std::isnan(v)) return v;
+  uint32_t x;
+  std::memcpy(&x, &v, 4);
+  x += 0x7fff + ((x >> 16) & 1);  // round to nearest even on the upper 16 bits
+  return bfloat16_to_float(uint16_t(x >> 16));
 }
 
 onnx::TensorProto tensor_to_proto(const Tensor& t, const std::string& name) {
