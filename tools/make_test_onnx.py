@@ -420,6 +420,12 @@ def conv_bad_weights():
                  [init("w", rand(4))], 13)
 
 
+def pool_zero_stride():
+    """strides 0 (found by fuzzing: libonnx's shape inference divided by it)."""
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[0, 1], name="pool")]
+    return model("pool_zero_stride", nodes, [tensor_input("x", [1, 2, 6, 6])], [tensor_input("y", None)], [], 13)
+
+
 def dropout_training():
     """Dropout with training_mode = true: must be refused, not treated as the identity."""
     nodes = [helper.make_node("Dropout", ["x", "ratio", "training"], ["y"], name="dropout")]
@@ -447,7 +453,8 @@ def main():
         np.save(os.path.join(out, m.graph.name + ".input.npy"), feeds["x"])
         np.save(os.path.join(out, m.graph.name + ".output.npy"), y.astype(np.float32))
         print(m.graph.name, "output", y.shape)
-    for make in (dynamic_dim_error, external_data, custom_domain, opset6, conv_bad_weights, dropout_training):
+    for make in (dynamic_dim_error, external_data, custom_domain, opset6, conv_bad_weights, dropout_training,
+                 pool_zero_stride):
         m = make()
         onnx.save(m, os.path.join(out, m.graph.name + ".onnx"))
         print(m.graph.name, "(error case)")

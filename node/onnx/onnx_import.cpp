@@ -100,7 +100,7 @@ class Importer {
         throw ModelError(describe(n) + " has no operator type or no output");
     name_unknown_input_dims();
     for (int round = 0; round < 100; ++round) {
-      check_conv_weights();
+      check_window_attributes();
       infer_shapes();
       bool changed = opset18_as_opset13();  // takes effect at the next inference
       changed |= fold_round();
@@ -133,12 +133,19 @@ class Importer {
     }
   }
 
-  // libonnx 1.12's Conv shape inference reads the kernel size from W's shape unchecked and crashes on
-  // a W of the wrong rank. Check W and write kernel_shape out (the spec requires it to match W), so
-  // inference compares it with the input's rank instead.
-  void check_conv_weights() {
+  // libonnx 1.12's convolution/pooling shape inference trusts its attributes: it divides by strides,
+  // and reads the kernel size from W's shape unchecked. Check them first, and write kernel_shape out
+  // from W (the spec requires them to match) so inference compares it with the input's rank.
+  void check_window_attributes() {
+    static const std::set<std::string> windowed = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool"};
     for (auto& n : *g_.mutable_node()) {
-      if ((n.op_type() != "Conv" && n.op_type() != "ConvTranspose") || n.input_size() < 2) continue;
+      if (!windowed.count(n.op_type())) continue;
+      for (const char* name : {"strides", "dilations", "kernel_shape"})
+        for (int64_t v : attr_ints(n, name))
+          if (v < 1) throw ModelError(describe(n) + ": " + name + " must be positive, got " + std::to_string(v));
+      for (int64_t v : attr_ints(n, "pads"))
+        if (v < 0) throw ModelError(describe(n) + ": negative pads");
+      if (n.op_type().rfind("Conv", 0) != 0 || n.input_size() < 2) continue;
       auto w = known_.find(n.input(1));
       if (w == known_.end()) continue;
       const Shape& ws = w->second.t.shape();

@@ -217,6 +217,7 @@ TEST(OnnxOpsetErrors, NamesTheProblem) {
   expect_model_error("opset6.onnx", {"opset 6"});
   expect_model_error("conv_bad_weights.onnx", {"'conv'", "weights of shape [4]"});
   expect_model_error("dropout_training.onnx", {"'dropout'", "training-mode"});
+  expect_model_error("pool_zero_stride.onnx", {"'pool'", "strides must be positive"});
 }
 
 }  // namespace
