@@ -1,6 +1,8 @@
 // import_onnx on the real fixture models: what the passes leave, shapes, weights, and clear errors.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -123,12 +125,6 @@ TEST(OnnxImport, PeakMemoryIsAboutTheWeightsOnce) {
   EXPECT_LT(peak_growth, weight_bytes * 115 / 100 + (8 << 20)) << "weights " << weight_bytes;
 }
 
-std::string write_temp(const std::string& name, const std::string& bytes) {
-  std::string path = testing::TempDir() + name;
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
-}
-
 std::string read_all(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), {});
@@ -145,26 +141,35 @@ void expect_error_naming(const std::string& path, const std::string& fragment) {
   }
 }
 
+// Writes `bytes` to a temporary .onnx file, expects a ModelError naming it and saying `fragment`.
+void expect_model_error_for(const std::string& bytes, const std::string& fragment) {
+  const std::string path = testing::TempDir() + "onnx-import-test-" + std::to_string(getpid()) + ".onnx";
+  std::ofstream(path, std::ios::binary) << bytes;
+  expect_error_naming<ModelError>(path, fragment);
+  std::remove(path.c_str());
+}
+
+const std::string kCorrupt = "truncated or corrupt";
+
 TEST(OnnxImportErrors, MissingFile) {
   expect_error_naming<IoError>("/nonexistent/model.onnx", "cannot open");
 }
 
 TEST(OnnxImportErrors, TruncatedFile) {
   std::string bytes = read_all(kFixtures + "resnet18/resnet18.onnx");
-  expect_error_naming<ModelError>(write_temp("resnet18_half.onnx", bytes.substr(0, bytes.size() / 2)), "");
+  expect_model_error_for(bytes.substr(0, bytes.size() / 2), kCorrupt);
 }
 
 TEST(OnnxImportErrors, TruncatedSmallModel) {
   std::string bytes = read_all(kFixtures + "lenet5_mnist/lenet5_mnist_b1.onnx");
-  for (size_t len : {bytes.size() / 3, bytes.size() / 2, bytes.size() - 7})
-    expect_error_naming<ModelError>(write_temp("lenet_cut.onnx", bytes.substr(0, len)), "");
+  for (size_t len : {bytes.size() / 3, bytes.size() / 2, bytes.size() - 7}) expect_model_error_for(bytes.substr(0, len), kCorrupt);
 }
 
 TEST(OnnxImportErrors, GarbageBytes) {
   std::string garbage;
   for (int i = 0; i < 4096; ++i) garbage.push_back(char((i * 7919) % 251));
-  expect_error_naming<ModelError>(write_temp("garbage.onnx", garbage), "");
-  expect_error_naming<ModelError>(write_temp("empty.onnx", ""), "no model graph");
+  expect_model_error_for(garbage, kCorrupt);
+  expect_model_error_for("", "no model graph");
 }
 
 }  // namespace
