@@ -14,6 +14,7 @@ int cmd_inspect(int argc, char** argv);
 int cmd_plan(int argc, char** argv);
 int cmd_node(int argc, char** argv);
 int cmd_infer(int argc, char** argv);
+int cmd_swarm(int argc, char** argv);
 }  // namespace dnn::cli
 
 namespace {
@@ -32,6 +33,7 @@ const Subcommand kSubcommands[] = {
     {"plan", dnn::cli::cmd_plan, "propose a deployment plan for N devices (JSON)"},
     {"node", dnn::cli::cmd_node, "run one device of a swarm: its slice of the model, over MQTT"},
     {"infer", dnn::cli::cmd_infer, "send frames to a swarm, collect results, print latency and throughput"},
+    {"swarm", dnn::cli::cmd_swarm, "local broker + emulated devices running a plan end to end (the demo)"},
 };
 
 void usage(std::ostream& o) {
