@@ -21,6 +21,11 @@ inline void copy_floats(const float* src, float* dst, int64_t n) {
     simd::storeu_n(dst + i, simd::loadu_n(src + i, m), m);
   }
 }
+inline void zero_floats(float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; i += simd::kWidth)
+    simd::storeu_n(dst + i, simd::zero(), static_cast<int>(std::min<int64_t>(simd::kWidth, n - i)));
+}
+
 // dst[t] = src[2t] for t < n, without reading past src[2n - 1].
 inline void copy_even_floats(const float* src, float* dst, int64_t n) {
   constexpr int W = simd::kWidth;
@@ -61,24 +66,30 @@ void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* 
       float* o = d + run.col;
       const int64_t iy = run.oy * p.stride_h - p.pad_t + ky * p.dil_h;
       if (iy < 0 || iy >= h_) {
-        std::fill(o, o + run.len, 0.f);
+        zero_floats(o, run.len);
         continue;
       }
       const float* src = plane + iy * w_;
       const int64_t ix0 = run.ox * p.stride_w - p.pad_l + kx * p.dil_w, sw = p.stride_w;
       // Positions t with 0 <= ix0 + t*sw < w read the input, the rest are padding.
-      const int64_t lo = std::clamp<int64_t>(ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw, 0, run.len);
-      const int64_t hi = std::clamp<int64_t>(w_ > ix0 ? (w_ - ix0 + sw - 1) / sw : 0, lo, run.len);
-      std::fill(o, o + lo, 0.f);
+      int64_t lo, hi;
+      if (sw == 1) {  // (no divisions in the common case: this loop is most of a small conv's time)
+        lo = std::clamp<int64_t>(-ix0, 0, run.len);
+        hi = std::clamp<int64_t>(w_ - ix0, lo, run.len);
+      } else {
+        lo = std::clamp<int64_t>(ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw, 0, run.len);
+        hi = std::clamp<int64_t>(w_ > ix0 ? (w_ - ix0 + sw - 1) / sw : 0, lo, run.len);
+      }
+      zero_floats(o, lo);
       if (sw == 1)
         copy_floats(src + ix0 + lo, o + lo, hi - lo);
       else if (sw == 2)
         copy_even_floats(src + ix0 + 2 * lo, o + lo, hi - lo);
       else
         for (int64_t t = lo; t < hi; ++t) o[t] = src[ix0 + t * sw];
-      std::fill(o + hi, o + run.len, 0.f);
+      zero_floats(o + hi, run.len - hi);
     }
-    std::fill(d + cols, d + kNR, 0.f);
+    zero_floats(d + cols, kNR - cols);
     if (++kx == p.kw) {
       kx = 0;
       if (++ky == p.kh) {
