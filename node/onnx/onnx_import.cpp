@@ -99,6 +99,7 @@ class Importer {
       if (n.op_type().empty() || n.output_size() == 0)
         throw ModelError(describe(n) + " has no operator type or no output");
     name_unknown_input_dims();
+    fold_round();  // Constant nodes and weight transforms first: inference then sees their values
     for (int round = 0; round < 100; ++round) {
       check_window_attributes();
       infer_shapes();
@@ -147,7 +148,8 @@ class Importer {
         if (v < 0) throw ModelError(describe(n) + ": negative pads");
       if (n.op_type().rfind("Conv", 0) != 0 || n.input_size() < 2) continue;
       auto w = known_.find(n.input(1));
-      if (w == known_.end()) continue;
+      if (w == known_.end() || !w->second.known())
+        throw ModelError(describe(n) + ": weights '" + n.input(1) + "' are computed at run time; dnnswarm needs them constant");
       const Shape& ws = w->second.t.shape();
       if (ws.size() < 3) throw ModelError(describe(n) + ": weights of shape " + to_string(ws) + " (rank 3 or more expected)");
       if (!has_attr(n, "kernel_shape")) set_ints_attr(n, "kernel_shape", Shape(ws.begin() + 2, ws.end()));
