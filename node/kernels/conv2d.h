@@ -1,5 +1,5 @@
 // 2-D convolution, NCHW, any stride, dilation, (asymmetric) padding and group count, with bias,
-// residual and activation fused into the epilogue. The method is chosen once, at construction:
+// residual and activation fused into the epilogue. The method is chosen once:
 //  - depthwise (groups == in_ch == out_ch): a direct kernel, weights kept as they are;
 //  - dense 3x3 stride 1 with at most kWinogradMaxPairs channel pairs, on images of at least
 //    kWinogradMinPixels output pixels: Winograd F(4x4, 3x3). Its transformed weights are 4x larger,
@@ -7,7 +7,7 @@
 //    pay for its transforms. The image size is known only at the first forward(), which decides
 //    once (later calls with another size keep the method: it is correct for any size).
 //  - everything else: packed GEMM per group, the im2col gather fused into B packing
-//    (1x1 stride-1 unpadded convolutions read the input directly).
+//    (1x1 stride-1 unpadded convolutions read the input in place).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -69,7 +69,6 @@ class Conv2d {
   Method method() const { return method_; }
   // auto_pad resolves the padding only once the input size is known.
   void set_padding(int64_t top, int64_t left, int64_t bottom, int64_t right);
-  const ConvParams& params() const { return p_; }
 
  private:
   void forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,

@@ -26,7 +26,6 @@ class FullyConnected {
   // instead of copying it, so the model's weights exist once in memory.
   FullyConnected(const Tensor& weights, const float* bias, const Activation& act);
   int64_t in_features() const { return in_; }
-  int64_t out_features() const { return out_; }
   // x: batch x in (row stride in), y: batch x out.
   void forward(const float* x, int64_t batch, float* y, ThreadPool& pool) const;
 

@@ -1,8 +1,9 @@
 // Packed single-precision GEMM, BLIS style: C = epilogue(A * B).
 //
 // A (M x K) holds weights and is packed ONCE, at load time, into MR-row panels per KC-deep block of K.
-// B (K x N) holds activations and is packed on the fly, one KC x NC block at a time, by a BPacker —
-// for a convolution the packer gathers the im2col columns directly, so no im2col matrix ever exists.
+// B (K x N) holds activations and is packed on the fly, one KC x NR strip at a time, by a BPacker —
+// for a convolution the packer gathers the im2col columns directly, so no im2col matrix ever exists;
+// a plain contiguous B may instead be read in place.
 // A register-tiled microkernel (MR x NR accumulators) multiplies one A panel by one B strip; the
 // epilogue (bias, residual, activation) runs on each tile right after its last K block.
 //
@@ -45,7 +46,6 @@ class PackedA {
   // Panel holding rows [m, m + MR) of the KC block starting at k0 (m a multiple of MR).
   const float* panel(int64_t k0, int64_t m) const { return data_.get() + k0 * Mpad_ + m * block_depth(k0); }
   int64_t block_depth(int64_t k0) const { return k0 + kKC <= K_ ? kKC : K_ - k0; }
-  size_t bytes() const { return static_cast<size_t>(Mpad_ * K_) * sizeof(float); }
   // The matrix back in row-major M x K form (for a kernel that re-derives its own weight layout).
   void unpack(float* dst) const;
 
