@@ -26,9 +26,9 @@ int cmd_swarm(int argc, char** argv) {
       ("labels,l", po::value(&o.labels_path), "int64 .npy of N labels: count top-1 correct answers")
       ("frames,f", po::value(&o.frames)->default_value(0), "frames to send, cycling through the input (0 = each row once)")
       ("devices-cpu", po::value(&o.device.cpu_quota)->default_value(0),
-       "CPU quota of every emulated device in cores, e.g. 0.2 (0 = unconstrained; a plan's cpu_quota wins)")
+       "CPU quota of every emulated device in cores, e.g. 0.2 (0 = unconstrained); overrides the plan's cpu_quota")
       ("device-memory-mb", po::value(&o.device.memory_mb)->default_value(0),
-       "memory limit of every emulated device (0 = none; a plan's memory_mb wins)")
+       "memory limit of every emulated device (0 = none); overrides the plan's memory_mb")
       ("netns", po::bool_switch(&o.device.netns), "give every device its own network namespace and link")
       ("rate-mbit", po::value(&o.device.rate_mbit)->default_value(0),
        "rate limit of each device's link, both ways (implies --netns; 0 = unlimited)")
@@ -45,6 +45,8 @@ int cmd_swarm(int argc, char** argv) {
              opts, vm))
     return 0;
   o.progress = !vm.count("quiet");
+  o.cpu_flag_wins = !vm["devices-cpu"].defaulted();
+  o.memory_flag_wins = !vm["device-memory-mb"].defaulted();
 
   // Ctrl-C and SIGTERM end the run in order: nodes and broker stopped, devices removed.
   std::signal(SIGINT, on_signal);

@@ -230,8 +230,8 @@ class Swarm {
           role.report.weight_bytes = role_weight_bytes(structure, stage, k);
           role.report.id = stage.name + (stage.sharded() ? "-k" + std::to_string(k) : "") + "-r" + std::to_string(r);
           DeviceLimits lim = opts_.device;
-          if (stage.cpu_quota_of(r) > 0) lim.cpu_quota = stage.cpu_quota_of(r);
-          if (stage.memory_limit_mb > 0) lim.memory_mb = stage.memory_limit_mb;
+          if (stage.cpu_quota_of(r) > 0 && !opts_.cpu_flag_wins) lim.cpu_quota = stage.cpu_quota_of(r);
+          if (stage.memory_limit_mb > 0 && !opts_.memory_flag_wins) lim.memory_mb = stage.memory_limit_mb;
           role.device = &devices.add(role.report.id, lim);
           role.report.cpu_quota = role.device->limits().cpu_quota;
           role.report.memory_limit_mb = role.device->limits().memory_mb;

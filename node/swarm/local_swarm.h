@@ -24,7 +24,9 @@ struct SwarmOptions {
   std::string input_path;           // frames: .npy [N, ...]; each row is one request (cycled)
   std::string labels_path;          // int64 .npy [N]: count top-1 correct answers (optional)
   int64_t frames = 0;               // 0: every row of the input once
-  DeviceLimits device;              // for every node; a stage's cpu_quota/memory_mb hints win
+  DeviceLimits device;              // for every node; a stage's cpu_quota/memory_mb hints win ...
+  bool cpu_flag_wins = false;       // ... unless these say device.cpu_quota / device.memory_mb were
+  bool memory_flag_wins = false;    //     given explicitly (command-line flags beat the plan's defaults)
   std::string broker_config;        // empty: broker-config/mosquitto.conf of the install
   std::string node_binary;          // empty: this executable
   std::vector<std::string> node_args;   // extra flags for every `dnnswarm node`
