@@ -10,6 +10,7 @@
 
 #include <onnx/shape_inference/implementation.h>
 
+#include <cstdint>
 #include <set>
 
 #include "core/error.h"
@@ -83,12 +84,25 @@ AttrValue attr_value(const onnx::AttributeProto& a, const std::string& where) {
                    " is not supported");
 }
 
+// Integer constants are shapes, axes, pads and indices here (activations are float). A magnitude
+// beyond 2^40 is a corrupt file, and libonnx's shape inference can hang on such dims; only the
+// INT64_MAX / INT64_MIN sentinels exporters put in Slice bounds are let through.
+void check_plausible(const Tensor& t, const std::string& what) {
+  if (t.dtype() != DType::i64) return;
+  constexpr int64_t limit = int64_t(1) << 40;
+  const int64_t* v = t.i64();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if ((v[i] > limit || v[i] < -limit) && v[i] != INT64_MAX && v[i] != INT64_MIN && v[i] != INT64_MIN + 1)
+      throw ModelError(what + " holds the implausible integer " + std::to_string(v[i]));
+}
+
 class Importer {
  public:
   Importer(OnnxFile& file, int opset) : model_(file.model), g_(*file.model.mutable_graph()), opset_(opset) {
     if (g_.sparse_initializer_size() > 0) throw ModelError("sparse initializers are not supported");
     for (auto& kv : file.weights) {
       initializers_.insert(kv.first);
+      check_plausible(kv.second, "initializer '" + kv.first + "'");
       known_[kv.first] = FoldValue{std::move(kv.second), {}};
     }
     file.weights.clear();
@@ -241,6 +255,7 @@ class Importer {
   }
 
   void store(const std::string& name, FoldValue v) {
+    check_plausible(v.t, "value '" + name + "'");
     if (v.known()) {  // shape inference sees the value (only the shape of a big one)
       onnx::TensorProto* p = g_.add_initializer();
       if (v.t.numel() <= kKeepInProtoElements) {
