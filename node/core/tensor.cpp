@@ -24,12 +24,12 @@ std::string to_string(const Shape& s) {
 
 size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
 
-std::shared_ptr<void> aligned_alloc_shared(size_t bytes) {
+std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero) {
   // Round up: aligned_alloc wants a multiple of the alignment; +64 gives kernels read slack.
   size_t n = (bytes + 64 + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, n);
   if (!p) throw std::bad_alloc();
-  std::memset(p, 0, n);
+  if (zero) std::memset(p, 0, n);
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
@@ -38,6 +38,17 @@ Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtyp
     if (d < 0) throw ShapeError("tensor dimension is negative: " + to_string(shape_));
   owner_ = aligned_alloc_shared(bytes());
   data_ = owner_.get();
+}
+
+Tensor Tensor::uninitialized(Shape shape, DType dtype) {
+  for (int64_t d : shape)
+    if (d < 0) throw ShapeError("tensor dimension is negative: " + to_string(shape));
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.owner_ = aligned_alloc_shared(t.bytes(), false);
+  t.data_ = t.owner_.get();
+  return t;
 }
 
 Tensor Tensor::wrap(Shape shape, DType dtype, void* data, std::shared_ptr<void> owner) {

@@ -35,7 +35,7 @@ class Activation : public Layer {
   std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override { return {in.at(0)}; }
 
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
-    Tensor out(in[0]->shape());
+    auto out = Tensor::uninitialized(in[0]->shape());
     const float* x = in[0]->f32();
     float* y = out.f32();
     parallel_chunks(ctx, out.numel(), 1 << 15, [&](int64_t b, int64_t e) { apply(x + b, y + b, e - b); });

@@ -48,7 +48,7 @@ class BatchNorm : public Layer {
 
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
     const Shape shape = output_shapes({in[0]->shape()})[0];
-    Tensor out(shape);
+    auto out = Tensor::uninitialized(shape);
     const int64_t channels = shape[1], plane = numel(shape) / std::max<int64_t>(1, shape[0] * channels);
     const float* x = in[0]->f32();
     float* y = out.f32();

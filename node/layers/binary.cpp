@@ -63,7 +63,7 @@ class Binary : public Layer {
     const Tensor& a = in[0] ? *in[0] : const_[0];
     const Tensor& b = in[1] ? *in[1] : const_[1];
     Shape shape = broadcast_shapes(a.shape(), b.shape());
-    Tensor out(shape);
+    auto out = Tensor::uninitialized(shape);
     if (out.numel() == 0) return {out};
     auto sa = broadcast_strides(a.shape(), shape), sb = broadcast_strides(b.shape(), shape);
     collapse_dims(shape, {&sa, &sb});  // the output is contiguous: row `row` starts at row * n

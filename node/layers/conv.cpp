@@ -89,7 +89,7 @@ class ConvLayer : public Layer {
     const Tensor* res = in.size() > 3 && in[3] ? in[3] : (residual_const_.empty() ? nullptr : &residual_const_);
     std::vector<Shape> shapes = {x.shape()};
     if (res) shapes = {x.shape(), {}, {}, res->shape()};
-    Tensor out(output_shapes(shapes)[0]);
+    auto out = Tensor::uninitialized(output_shapes(shapes)[0]);
     const kernels::ConvParams p = resolved(x.shape());
     conv_->set_padding(p.pad_t, p.pad_l, p.pad_b, p.pad_r);
     const int64_t h = spatial_ == 2 ? x.dim(2) : 1;

@@ -108,7 +108,7 @@ class GemmLayer : public Layer {
     const Tensor& a = a_const_.empty() ? *in.at(0) : a_const_;
     std::vector<Shape> shapes = {a.shape()};
     if (!fc_) shapes.push_back(b_const_.empty() ? in.at(1)->shape() : b_const_.shape());
-    Tensor y(output_shapes(shapes)[0]);
+    auto y = Tensor::uninitialized(output_shapes(shapes)[0]);
     if (fc_) {
       const int64_t K = fc_->in_features(), rows = a.numel() / K;
       if (trans_a_) {
