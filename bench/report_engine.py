@@ -5,13 +5,15 @@ import subprocess
 import sys
 import time
 
+from docs_section import replace_section
+
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 doc_path, command = sys.argv[2], sys.argv[3]
 models = list(dict.fromkeys(r["model"] for r in rows))
 get = lambda rt, m, t: next((r for r in rows if r.get("runtime") == rt and r["model"] == m and r["threads"] == t), None)
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
 
-lines = ["<!-- engine:begin -->", "## Engine: dnnswarm vs ONNX Runtime on one device", "",
+lines = ["## Engine: dnnswarm vs ONNX Runtime on one device", "",
          f"Measured {time.strftime('%Y-%m-%d')} on {cpu} ({platform.machine()}), batch 1, median of 7 repetitions,",
          f"both runtimes side by side in one run: `{command.strip()}`.", "",
          "| model | threads | dnnswarm img/s | ORT 1.30 img/s | ratio | dnnswarm peak RSS MB | ORT peak RSS MB | weights MB |",
@@ -27,17 +29,4 @@ lines += ["", "Numerics against the PyTorch references (`|y - ref| <= 1e-4 max|r
 for r in rows:
     if r.get("check") == "numerics":
         lines.append(f"- {r['model']}: max |diff| {r['max_abs_err']:.2e} (tolerance {r['tolerance']:.2e}) {'ok' if r['ok'] else 'FAIL'}")
-lines.append("<!-- engine:end -->")
-section = "\n".join(lines) + "\n"
-
-try:
-    doc = open(doc_path).read()
-except FileNotFoundError:
-    doc = "# Benchmarks\n\nEvery figure here was measured with the command shown beside it.\n\n"
-if "<!-- engine:begin -->" in doc:
-    a, b = doc.index("<!-- engine:begin -->"), doc.index("<!-- engine:end -->") + len("<!-- engine:end -->\n")
-    doc = doc[:a] + section + doc[b:]
-else:
-    doc += "\n" + section
-open(doc_path, "w").write(doc)
-print(section)
+replace_section(doc_path, "engine", lines)

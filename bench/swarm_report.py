@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from docs_section import replace_section
+
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 doc_path, command = sys.argv[2], sys.argv[3]
 docs = os.path.dirname(os.path.abspath(doc_path))
@@ -19,7 +21,7 @@ cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d:
 of = lambda kind: [r for r in rows if r["bench"] == kind]
 last = lambda kind: (of(kind) or [None])[-1]
 
-lines = ["<!-- swarm:begin -->", "## Swarm", "",
+lines = ["## Swarm", "",
          f"Measured {time.strftime('%Y-%m-%d')} on {cpu} ({platform.machine()}, {os.cpu_count()} cores), one machine: a",
          "private Mosquitto on loopback and every node a separate process, emulated devices as cgroup v1 CPU",
          "quotas (10 ms period) and memory limits (../shared/notes/device-emulation.md). Command:",
@@ -127,17 +129,4 @@ if hop or pipe:
                      f"process on this {os.cpu_count()}-core machine (`--threads {pipe['run_best_threads']}`, "
                      f"{pipe['run_best_images_per_s']:.2f} images/s): {pipe['ratio_vs_best']:.2f}.")
     lines.append("")
-lines.append("<!-- swarm:end -->")
-section = "\n".join(lines) + "\n"
-
-try:
-    doc = open(doc_path).read()
-except FileNotFoundError:
-    doc = "# Benchmarks\n\nEvery figure here was measured with the command shown beside it.\n\n"
-if "<!-- swarm:begin -->" in doc:
-    a, b = doc.index("<!-- swarm:begin -->"), doc.index("<!-- swarm:end -->") + len("<!-- swarm:end -->\n")
-    doc = doc[:a] + section + doc[b:]
-else:
-    doc += "\n" + section
-open(doc_path, "w").write(doc)
-print(section)
+replace_section(doc_path, "swarm", lines)
