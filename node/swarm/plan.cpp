@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "engine/model.h"
 #include "format/dnns.h"
+#include "engine/graph_stats.h"
 #include "layers/layer.h"
 
 namespace dnn {
@@ -345,35 +346,8 @@ std::string plan_to_json(const Plan& plan) {
 // ---- Costs ----
 
 std::vector<NodeCost> node_costs(const Graph& g) {
-  std::map<std::string, Shape> shapes;
-  for (const auto& in : g.inputs) {
-    Shape s = in.shape;
-    for (auto& d : s)
-      if (d < 0) d = 1;
-    shapes[in.name] = s;
-  }
-  for (const auto& [name, t] : g.constants) shapes[name] = t.shape();
   std::vector<NodeCost> costs;
-  costs.reserve(g.nodes.size());
-  for (const Node& node : g.nodes) {
-    NodeCost c;
-    std::vector<const Tensor*> consts;
-    std::vector<Shape> in_shapes;
-    for (const auto& v : node.inputs) {
-      const bool is_const = !v.empty() && g.is_constant(v);
-      consts.push_back(is_const ? &g.constants.at(v) : nullptr);
-      if (is_const) c.weight_bytes += g.constants.at(v).bytes();
-      in_shapes.push_back(v.empty() ? Shape{} : shapes.at(v));
-    }
-    auto layer = make_layer(node, consts);
-    std::vector<Shape> out = layer->output_shapes(in_shapes);
-    c.macs = layer->macs(in_shapes);
-    for (size_t k = 0; k < out.size() && k < node.outputs.size(); ++k) {
-      shapes[node.outputs[k]] = out[k];
-      c.output_bytes += numel(out[k]) * static_cast<int64_t>(sizeof(float));
-    }
-    costs.push_back(c);
-  }
+  for (const NodeStats& s : node_stats(g, 1)) costs.push_back({s.macs, s.weight_bytes, s.output_bytes});
   return costs;
 }
 
