@@ -16,7 +16,6 @@
 #include "engine/model.h"
 #include "format/dnns.h"
 #include "engine/graph_stats.h"
-#include "layers/layer.h"
 
 namespace dnn {
 
