@@ -644,6 +644,8 @@ std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, cons
     const FoldValue &start = x, &limit = need(in, 1, where), &delta = need(in, 2, where);
     if (start.t.numel() != 1 || limit.t.numel() != 1 || delta.t.numel() != 1)
       throw ModelError(where + ": Range operands must be scalars");
+    if (limit.t.dtype() != start.t.dtype() || delta.t.dtype() != start.t.dtype())
+      throw ModelError(where + ": Range operands differ in type");
     double s = element(start.t, 0), l = element(limit.t, 0), d = element(delta.t, 0);
     if (d == 0) throw ModelError(where + ": Range delta is 0");
     double steps = std::ceil((l - s) / d);

@@ -109,9 +109,7 @@ class Importer {
   }
 
   Graph run() {
-    for (auto& n : g_.node())
-      if (n.op_type().empty() || n.output_size() == 0)
-        throw ModelError(describe(n) + " has no operator type or no output");
+    name_nodes();
     name_unknown_input_dims();
     fold_round();  // Constant nodes and weight transforms first: inference then sees their values
     for (int round = 0; round < 100; ++round) {
@@ -135,6 +133,22 @@ class Importer {
   }
 
  private:
+  // Every node gets a unique name before anything can report on it: an unnamed one is op_<its index
+  // in the file>, a repeated name gets _2, _3, ...
+  void name_nodes() {
+    std::set<std::string> used;
+    for (int k = 0; k < g_.node_size(); ++k) {
+      onnx::NodeProto& n = *g_.mutable_node(k);
+      const std::string base = n.name().empty() ? "op_" + std::to_string(k) : n.name();
+      std::string name = base;
+      for (int suffix = 2; used.count(name); ++suffix) name = base + "_" + std::to_string(suffix);
+      used.insert(name);
+      n.set_name(name);
+      if (n.op_type().empty() || n.output_size() == 0)
+        throw ModelError(describe(n) + " has no operator type or no output");
+    }
+  }
+
   // Unknown input dims get a name, so shape inference carries them and Shape(x) of any value whose
   // batch comes from that input refers to the same symbol.
   void name_unknown_input_dims() {
@@ -368,14 +382,9 @@ class Importer {
       auto it = shapes_.find(v.name());
       out.outputs.push_back({v.name(), it != shapes_.end() ? to_shape(it->second) : Shape{}});
     }
-    std::set<std::string> used_names;
-    for (int k = 0; k < g_.node_size(); ++k) {
-      const onnx::NodeProto& p = g_.node(k);
+    for (const onnx::NodeProto& p : g_.node()) {
       Node n;
-      const std::string base = p.name().empty() ? "op_" + std::to_string(k) : p.name();
-      n.name = base;
-      for (int suffix = 2; used_names.count(n.name); ++suffix) n.name = base + "_" + std::to_string(suffix);
-      used_names.insert(n.name);
+      n.name = p.name();  // unique since name_nodes()
       n.op = p.op_type();
       const std::string where = "node '" + n.name + "' (" + n.op + ")";
       if (!is_standard_domain(p.domain()))
@@ -440,7 +449,9 @@ Graph import_onnx(const std::string& path) {
   try {
     OnnxFile file = read_onnx_file(path);  // its errors name the path already
     return import_model(file, path);
-  } catch (const Error&) {
+  } catch (const IoError&) {
+    throw;
+  } catch (const ModelError&) {
     throw;
   } catch (const std::exception& e) {
     // A check this importer lacks (found by fuzzing): still an error naming the file, never a crash.
