@@ -8,7 +8,7 @@ PKGS=(
   libboost-program-options-dev                # CLI and config files
   libflatbuffers-dev flatbuffers-compiler     # tensor and control messages, model format
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX import
-  libpaho-mqttpp-dev libpaho-mqtt-dev         # MQTT v5 client
+  libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev   # MQTT v5 client (Paho CMake config needs OpenSSL)
   nlohmann-json3-dev                          # JSON: plan files, result lines, HA discovery
   mosquitto mosquitto-clients                 # broker for the local swarm and the tests
   libgtest-dev                                # tests
