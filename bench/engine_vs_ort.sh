@@ -34,7 +34,7 @@ result=$out/engine.jsonl
 for m in "${list[@]}"; do
   # Numerics first: dnnswarm's output against the PyTorch reference.
   ref=${input[$m]/input/ref_output}; [ "$m" = lenet5 ] && ref=lenet5_mnist/ref_logits_100.npy
-  "$root/build/dnnswarm" run --model "$models/${onnx[$m]}" --input "$models/${input[$m]}" --output "$out/$m-y.npy" 2>/dev/null
+  "$root/build/dnnswarm" run --batch 1 --model "$models/${onnx[$m]}" --input "$models/${input[$m]}" --output "$out/$m-y.npy" 2>/dev/null
   /usr/bin/python3 - "$out/$m-y.npy" "$models/$ref" "$m" >> "$result" <<'PY'
 import json, sys, numpy as np
 y, r = np.load(sys.argv[1]), np.load(sys.argv[2])
