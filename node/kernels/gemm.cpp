@@ -26,7 +26,6 @@ float* thread_scratch(int slot, int64_t n) {
   thread_local Buffer buffers[5];
   Buffer& b = buffers[slot];
   if (b.size < n) {
-    b.data.reset();  // before allocating: the old block can be reused for the new one, not kept beside it
     b.data = alloc_floats(n);
     b.size = n;
   }
