@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -25,23 +26,41 @@ struct Footprint {
   testing::ChildStatus status;
   int64_t start = 0;  // VmRSS before building the graph
   int64_t built = 0;  // VmHWM once the executor is built
-  int64_t ran = 0;    // VmHWM after one frame (and a second, to catch growth)
+  int64_t ran = 0;    // VmHWM after the frames
 };
 
-// Runs make_graph + Executor + two frames in a forked child and returns its footprint.
-Footprint measure(const std::function<Graph()>& make_graph, const Shape& input_shape, int threads) {
+struct Frames {
+  int threads = 1;       // the executor's pool
+  int frames = 2;        // a second frame catches growth across frames
+  bool worker = false;   // run the frames on a thread other than main, as a swarm node does
+};
+
+// Builds the executor of make_graph() and runs the frames in a forked child; returns its footprint.
+Footprint measure(const std::function<Graph()>& make_graph, const Shape& input_shape, const Frames& run) {
   const Footprint f = testing::in_child<Footprint>([&](Footprint& r) {
     r.start = current_rss_bytes();
-    Executor ex(make_graph(), ExecOptions{threads});
+    Executor ex(make_graph(), ExecOptions{run.threads});
     r.built = peak_rss_bytes();
     Tensor x(input_shape);
     for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = static_cast<float>(i % 251) / 251.f - 0.5f;
-    ex.run({x});
-    ex.run({x});
+    auto frames = [&] {
+      for (int i = 0; i < run.frames; ++i) ex.run({x});
+    };
+    if (run.worker)
+      std::thread(frames).join();
+    else
+      frames();
     r.ran = peak_rss_bytes();
   });
   EXPECT_TRUE(f.status.ok) << f.status.error;
   return f;
+}
+
+void print(const char* what, const Frames& run, const Footprint& f) {
+  std::printf("{\"case\": \"%s\", \"threads\": %d, \"frames\": %d, \"worker\": %s, \"start_mb\": %.1f, "
+              "\"built_mb\": %.1f, \"ran_mb\": %.1f}\n",
+              what, run.threads, run.frames, run.worker ? "true" : "false", f.start / double(kMB),
+              f.built / double(kMB), f.ran / double(kMB));
 }
 
 // x -> Conv(3x3, pad 1, Relu) -> Conv(3x3, pad 1, Relu) -> y, `ch` channels throughout.
@@ -73,19 +92,31 @@ Graph two_convs(int64_t ch, int64_t size) {
 // 12.25 MB each, and the run must not need much more than them (the weights are 0.3 MB). Measured
 // 3.5-5 MB beyond them with 1-2 threads (per-thread scratch, allocator slack); a transform buffer
 // for the whole image (36 x 64 x 3136 tiles = 29 MB) would fail.
+constexpr int64_t kChannels = 64, kSize = 224, kActivation = kChannels * kSize * kSize * 4;
+
+void expect_little_beyond_activations(const Frames& run) {
+  const Footprint f = measure([] { return two_convs(kChannels, kSize); }, {1, kChannels, kSize, kSize}, run);
+  print("two_convs", run, f);
+  EXPECT_LE(f.ran - f.start, 3 * kActivation + 16 * kMB)
+      << run.threads << " thread(s), " << run.frames << " frame(s)" << (run.worker ? " on a worker thread" : "");
+}
+
 TEST(ConvMemory, LargeImageConvsNeedLittleBeyondTheirActivations) {
-  const int64_t ch = 64, size = 224, activation = ch * size * size * 4;
-  for (int threads : {1, 2}) {
-    const Footprint f = measure([&] { return two_convs(ch, size); }, {1, ch, size, size}, threads);
-    const int64_t growth = f.ran - f.start;
-    std::printf("{\"threads\": %d, \"start_mb\": %.1f, \"built_mb\": %.1f, \"ran_mb\": %.1f, \"growth_mb\": %.1f}\n",
-                threads, f.start / double(kMB), f.built / double(kMB), f.ran / double(kMB), growth / double(kMB));
-    EXPECT_LE(growth, 3 * activation + 16 * kMB) << threads << " thread(s)";
-  }
+  for (int threads : {1, 2}) expect_little_beyond_activations(Frames{threads, 2, false});
+}
+
+// A node serves frame after frame from its worker thread. Measured (glibc 2.36): 89 MB after 8
+// frames on the main thread, 162 MB on a worker, 211 MB after 24: once a freed 12 MB activation
+// has raised glibc's dynamic mmap threshold, activations come from the heap, where small blocks
+// allocated between frames pin the freed ones. GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1048576
+// keeps it at 40 MB. Disabled until tensor storage stops fragmenting (issue 3).
+TEST(ConvMemory, DISABLED_ManyFramesOnAWorkerThreadDoNotAccumulate) {
+  for (int threads : {1, 2}) expect_little_beyond_activations(Frames{threads, 8, true});
 }
 
 // A real model's node range, when DNN_CONV_MEMORY_MODEL=path:begin:end:NxCxHxW names one (e.g.
-// VGG16's first stage), printed for comparison with its weight bytes.
+// VGG16's first stage), run like a node (on a worker thread, DNN_CONV_MEMORY_FRAMES frames, default
+// 2) and printed for comparison with its weight bytes.
 TEST(ConvMemory, ModelRangeFromEnvironment) {
   const char* spec = std::getenv("DNN_CONV_MEMORY_MODEL");
   if (!spec) GTEST_SKIP() << "set DNN_CONV_MEMORY_MODEL=model.dnns:begin:end:NxCxHxW";
@@ -110,14 +141,13 @@ TEST(ConvMemory, ModelRangeFromEnvironment) {
     shape.push_back(std::stoll(shape_text.substr(at, x - at)));
     at = x + 1;
   }
+  LoadSpec range;
+  range.node_begin = begin;
+  range.node_end = end;
+  const int frames = std::getenv("DNN_CONV_MEMORY_FRAMES") ? std::atoi(std::getenv("DNN_CONV_MEMORY_FRAMES")) : 2;
   for (int threads : {1, 2}) {
-    LoadSpec range;
-    range.node_begin = begin;
-    range.node_end = end;
-    const Footprint f = measure([&] { return load_model(path, range); }, shape, threads);
-    std::printf("{\"range\": [%zu, %zu], \"threads\": %d, \"start_mb\": %.1f, \"built_mb\": %.1f, "
-                "\"ran_mb\": %.1f}\n",
-                begin, end, threads, f.start / double(kMB), f.built / double(kMB), f.ran / double(kMB));
+    const Frames run{threads, frames, true};
+    print(spec, run, measure([&] { return load_model(path, range); }, shape, run));
   }
 }
 
