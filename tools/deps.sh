@@ -13,6 +13,7 @@ PKGS=(
   mosquitto mosquitto-clients                 # broker for the local swarm and the tests
   libgtest-dev                                # tests
   libonnx-testdata                            # ONNX operator conformance cases (tests)
+  python3-minimal                             # tests: a process that touches an exact amount of memory
   iproute2 procps                             # emulated devices: network namespaces, tc; ps
 )
 missing=()

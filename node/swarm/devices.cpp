@@ -213,16 +213,23 @@ void Device::create_network(const DeviceSet& set) {
   run_tool({ip, "link", "set", veth_host_, "up"});
   host_address_ = set.bridge_address_;
   device_address_ = "10.78." + std::to_string(set.subnet_) + "." + std::to_string(10 + index_);
-  run_tool({ip, "-n", netns_, "addr", "add", device_address_ + "/24", "dev", veth_dev});
-  run_tool({ip, "-n", netns_, "link", "set", "lo", "up"});
-  run_tool({ip, "-n", netns_, "link", "set", veth_dev, "up"});
+  // Commands inside the namespace go through nsenter rather than `ip -n`: ip's namespace switch also
+  // remounts / and /sys, which fails where / is not a mount point (a chroot, some containers).
+  const std::vector<std::string> in_ns = {find_tool("nsenter"), "--net=" + std::string(kNetnsDir) + "/" + netns_};
+  auto inside = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), in_ns.begin(), in_ns.end());
+    return argv;
+  };
+  run_tool(inside({ip, "addr", "add", device_address_ + "/24", "dev", veth_dev}));
+  run_tool(inside({ip, "link", "set", "lo", "up"}));
+  run_tool(inside({ip, "link", "set", veth_dev, "up"}));
   if (limits_.rate_mbit > 0) {
     // tbf needs a bucket of at least one timer tick of traffic; 10 ms worth, 32 kbit minimum.
     const long burst_bytes = std::max(4096L, static_cast<long>(limits_.rate_mbit * 1e6 / 8 / 100));
     const std::vector<std::string> shape = {"root", "tbf", "rate", std::to_string(limits_.rate_mbit) + "mbit",
                                             "burst", std::to_string(burst_bytes), "latency", "20ms"};
     std::vector<std::string> down = {tc, "qdisc", "add", "dev", veth_host_};   // host -> device
-    std::vector<std::string> up = {tc, "-n", netns_, "qdisc", "add", "dev", veth_dev};   // device -> host
+    std::vector<std::string> up = inside({tc, "qdisc", "add", "dev", veth_dev});   // device -> host
     down.insert(down.end(), shape.begin(), shape.end());
     up.insert(up.end(), shape.begin(), shape.end());
     run_tool(down);

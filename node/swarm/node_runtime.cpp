@@ -98,7 +98,9 @@ NodeRuntime::NodeRuntime(NodeConfig cfg, const Plan& plan, NodeSlice slice)
   input_topic_ = is_shard_ ? topics_.shard_in(model_, s, cfg_.shard) : topics_.stage_in(model_, s);
   input_filter_ = is_shard_ ? topics_.shard_share(model_, s, cfg_.shard) : topics_.stage_share(model_, s);
   limits_.max_message_bytes = cfg_.max_message_mb << 20;
-  executor_ = std::make_unique<Executor>(slice_.graph, ExecOptions{cfg_.threads});
+  node_count_ = slice_.graph.nodes.size();
+  // Moved, not copied: the executor drops each weight once its layer has packed it.
+  executor_ = std::make_unique<Executor>(std::move(slice_.graph), ExecOptions{cfg_.threads});
 }
 
 NodeRuntime::~NodeRuntime() { stop(); }
@@ -146,7 +148,7 @@ void NodeRuntime::start() {
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
   log_line(cfg_.node_id, "serving " + model_ + " stage " + std::to_string(slice_.stage_index) + " ('" +
                              slice_.stage.name + "')" + (is_shard_ ? " shard " + std::to_string(cfg_.shard) : "") +
-                             " on " + input_filter_ + ", " + std::to_string(slice_.graph.nodes.size()) + " nodes, " +
+                             " on " + input_filter_ + ", " + std::to_string(node_count_) + " nodes, " +
                              std::to_string(slice_.weight_bytes >> 10) + " KB of weights");
 }
 

@@ -108,6 +108,7 @@ class NodeRuntime {
   std::string input_topic_, input_filter_;
   DecodeLimits limits_;
   std::unique_ptr<Executor> executor_;
+  size_t node_count_ = 0;  // of the slice (its graph is moved into the executor)
   BoundedQueue<Work> intake_;
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> processed_{0}, handed_off_{0}, refused_{0}, expired_{0}, failed_{0};

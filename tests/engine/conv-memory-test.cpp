@@ -109,8 +109,9 @@ TEST(ConvMemory, LargeImageConvsNeedLittleBeyondTheirActivations) {
 // frames on the main thread, 162 MB on a worker, 211 MB after 24: once a freed 12 MB activation
 // has raised glibc's dynamic mmap threshold, activations come from the heap, where small blocks
 // allocated between frames pin the freed ones. GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1048576
-// keeps it at 40 MB. Disabled until tensor storage stops fragmenting (issue 3).
-TEST(ConvMemory, DISABLED_ManyFramesOnAWorkerThreadDoNotAccumulate) {
+// kept it at 40 MB; large tensors are now mapped and recycled by size (core/tensor.cpp), which this
+// guards.
+TEST(ConvMemory, ManyFramesOnAWorkerThreadDoNotAccumulate) {
   for (int threads : {1, 2}) expect_little_beyond_activations(Frames{threads, 8, true});
 }
 
