@@ -36,7 +36,7 @@ namespace {
 // exact size. A request repeats the same shapes frame after frame, so most activations reuse a
 // buffer without page faults, and what is freed goes back to the OS instead of staying in glibc's
 // heap: there, freed activations were measured to pile up frame after frame (a VGG16 stage of
-// 4 MB of weights peaked at 133 MB). At most twice the largest buffer is kept cached.
+// 4 MB of weights peaked at 133 MB). At most the largest buffer's size is kept cached.
 class LargeBufferCache {
  public:
   static constexpr size_t kMinBytes = size_t(1) << 20;
@@ -66,7 +66,7 @@ class LargeBufferCache {
       std::lock_guard<std::mutex> lk(mu_);
       free_.emplace_back(p, bytes);
       cached_ += bytes;
-      while (cached_ > 2 * largest_) {  // oldest first
+      while (cached_ > largest_) {  // oldest first
         evicted.push_back(free_.front());
         cached_ -= free_.front().second;
         free_.pop_front();
