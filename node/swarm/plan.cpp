@@ -60,15 +60,11 @@ const char* plan_split_name(SplitAxis a) {
   return "?";
 }
 
+// The short plan names, or format's long ones ("output-rows", ...).
 SplitAxis parse_plan_split(const std::string& s) {
-  if (s == "rows") return SplitAxis::OutputRows;
-  if (s == "channels") return SplitAxis::OutputChannels;
-  if (s == "columns") return SplitAxis::InputColumns;
-  try {
-    return parse_split_axis(s);
-  } catch (const ModelError&) {
-    throw ModelError("unknown split '" + s + "' (expected rows, channels or columns)");
-  }
+  for (SplitAxis a : {SplitAxis::OutputRows, SplitAxis::OutputChannels, SplitAxis::InputColumns})
+    if (s == plan_split_name(a) || s == to_string(a)) return a;
+  throw ModelError("unknown split '" + s + "' (expected rows, channels or columns)");
 }
 
 // ---- Reading ----

@@ -17,10 +17,16 @@ Tensor run_model(const std::string& path, const Tensor& x, int threads = 1) {
   return ex.run({x})[0];
 }
 
+// The model's output on `input` against the PyTorch reference, all three files in ../shared/fixtures.
+::testing::AssertionResult matches_reference(const std::string& model, const std::string& input,
+                                             const std::string& ref) {
+  return test::close_to_reference(run_model(shared("fixtures/" + model), read_npy(shared("fixtures/" + input))),
+                                  read_npy(shared("fixtures/" + ref)));
+}
+
 TEST(Models, LeNet5MatchesReferenceLogits) {
-  Tensor x = read_npy(shared("fixtures/lenet5_mnist/test_inputs_100.npy"));
-  Tensor ref = read_npy(shared("fixtures/lenet5_mnist/ref_logits_100.npy"));
-  EXPECT_TRUE(test::close_to_reference(run_model(shared("fixtures/lenet5_mnist/lenet5_mnist_dyn.onnx"), x), ref));
+  EXPECT_TRUE(matches_reference("lenet5_mnist/lenet5_mnist_dyn.onnx", "lenet5_mnist/test_inputs_100.npy",
+                                "lenet5_mnist/ref_logits_100.npy"));
 }
 
 TEST(Models, LeNet5BatchOneModelRunsFrameByFrame) {
@@ -50,15 +56,11 @@ TEST(Models, LeNet5HeldOutAccuracyIsExactlyReference) {
 }
 
 TEST(Models, MobileNetV2MatchesReference) {
-  Tensor x = read_npy(shared("fixtures/mobilenet_v2/input.npy"));
-  Tensor ref = read_npy(shared("fixtures/mobilenet_v2/ref_output.npy"));
-  EXPECT_TRUE(test::close_to_reference(run_model(shared("fixtures/mobilenet_v2/mobilenet_v2.onnx"), x), ref));
+  EXPECT_TRUE(matches_reference("mobilenet_v2/mobilenet_v2.onnx", "mobilenet_v2/input.npy", "mobilenet_v2/ref_output.npy"));
 }
 
 TEST(Models, ResNet18MatchesReference) {
-  Tensor x = read_npy(shared("fixtures/resnet18/input.npy"));
-  Tensor ref = read_npy(shared("fixtures/resnet18/ref_output.npy"));
-  EXPECT_TRUE(test::close_to_reference(run_model(shared("fixtures/resnet18/resnet18.onnx"), x), ref));
+  EXPECT_TRUE(matches_reference("resnet18/resnet18.onnx", "resnet18/input.npy", "resnet18/ref_output.npy"));
 }
 
 // Same thread count, same bits; a different thread count still agrees with the reference.
