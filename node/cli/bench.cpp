@@ -10,6 +10,20 @@
 #include "engine/model.h"
 
 namespace dnn::cli {
+namespace {
+
+// Timing adds a clock read per layer, so the profiled figures above are a hair slower than plain.
+void print_profile(const std::vector<Executor::LayerTime>& layers, size_t runs) {
+  double total = 0;
+  for (auto& l : layers) total += l.ms;
+  for (auto& l : layers) {
+    const double ms = l.ms / runs;
+    std::printf("{\"layer\":\"%s\",\"ms\":%.4f,\"share\":%.4f,\"gflop_per_s\":%.2f}\n", l.where.c_str(), ms,
+                total > 0 ? l.ms / total : 0.0, ms > 0 ? 2e-6 * l.macs / ms : 0.0);
+  }
+}
+
+}  // namespace
 
 int cmd_bench(int argc, char** argv) {
   po::options_description opts("options");
@@ -17,13 +31,15 @@ int cmd_bench(int argc, char** argv) {
   int threads = 1;
   double seconds = 5;
   int64_t batch = 1;
+  bool profile = false;
   opts.add_options()
       ("model,m", po::value(&model)->required(), "model file (.onnx or .dnns)")
       ("threads,t", po::value(&threads)->default_value(1), "compute threads")
       ("seconds,s", po::value(&seconds)->default_value(5.0), "how long to measure, in 7 equal repetitions after a warm-up run")
-      ("batch,b", po::value(&batch)->default_value(1), "frames per forward pass");
+      ("batch,b", po::value(&batch)->default_value(1), "frames per forward pass")
+      ("profile", po::bool_switch(&profile), "then one JSON line per layer: ms per run, share, GFLOP/s");
   po::variables_map vm;
-  if (!parse(argc, argv, "--model M [--threads N] [--seconds S] [--batch B]", opts, vm)) return 0;
+  if (!parse(argc, argv, "--model M [--threads N] [--seconds S] [--batch B] [--profile]", opts, vm)) return 0;
 
   Graph g = load_model(model);
   int64_t weight_bytes = 0;
@@ -47,6 +63,7 @@ int cmd_bench(int argc, char** argv) {
   // Same method as the ONNX Runtime baseline (../shared/tools/bench_ort.js): warm up, then 7
   // repetitions of equal length; images/s is the median repetition, latency the per-run percentiles.
   ex.run(inputs);
+  ex.set_profiling(profile);
   std::vector<double> ms, rep_ips;
   for (int rep = 0; rep < 7; ++rep) {
     auto start = std::chrono::steady_clock::now();
@@ -71,6 +88,7 @@ int cmd_bench(int argc, char** argv) {
       "\"runs\":%zu,\"weight_mb\":%.1f,\"peak_rss_mb\":%.1f}\n",
       name.c_str(), threads, (long long)batch, rep_ips[3], pct(0.5), pct(0.9), ms.size(),
       weight_bytes / 1048576.0, peak_rss_bytes() / 1048576.0);
+  if (profile) print_profile(ex.profile(), ms.size());
   return 0;
 }
 

@@ -32,22 +32,22 @@ size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
 
 namespace {
 
-// Large buffers (activations of 1 MB and more) are mapped straight from the kernel and recycled by
-// exact size. A request repeats the same shapes frame after frame, so most activations reuse a
-// buffer without page faults, and what is freed goes back to the OS instead of staying in glibc's
-// heap: there, freed activations were measured to pile up frame after frame (a VGG16 stage of
-// 4 MB of weights peaked at 133 MB). At most the largest buffer's size is kept cached.
+// Large buffers (activations of 64 KB and more) are mapped straight from the kernel and recycled by
+// exact size. Freed ones go back to the OS, not to glibc's heap: there, freed activations were
+// measured to pile up frame after frame (a VGG16 stage of 4 MB of weights peaked at 133 MB). Frames
+// repeat the same shapes, so a free list serves nearly every request without page faults: fresh
+// pages cost a fault and a zeroing each, and MobileNetV2 spent 30 % of its time in them when only
+// one buffer was kept. What the list holds is bounded; the oldest buffers are unmapped first.
 class LargeBufferCache {
  public:
-  static constexpr size_t kMinBytes = size_t(1) << 20;
+  static constexpr size_t kMinBytes = size_t(64) << 10;
 
   void* get(size_t bytes, bool& fresh) {
     {
       std::lock_guard<std::mutex> lk(mu_);
-      largest_ = std::max(largest_, bytes);
       for (auto it = free_.begin(); it != free_.end(); ++it)
-        if (it->second == bytes) {
-          void* p = it->first;
+        if (it->bytes == bytes) {
+          void* p = it->p;
           cached_ -= bytes;
           free_.erase(it);
           fresh = false;
@@ -61,24 +61,35 @@ class LargeBufferCache {
   }
 
   void put(void* p, size_t bytes) {
-    std::vector<std::pair<void*, size_t>> evicted;
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      free_.emplace_back(p, bytes);
-      cached_ += bytes;
-      while (cached_ > largest_) {  // oldest first
-        evicted.push_back(free_.front());
-        cached_ -= free_.front().second;
-        free_.pop_front();
-      }
-    }
-    for (auto& e : evicted) ::munmap(e.first, e.second);
+    std::lock_guard<std::mutex> lk(mu_);
+    free_.push_back({p, bytes});
+    cached_ += bytes;
+    shrink_to(limit_);
+  }
+
+  void set_limit(size_t bytes) {
+    std::lock_guard<std::mutex> lk(mu_);
+    limit_ = bytes;
+    shrink_to(limit_);
   }
 
  private:
+  void shrink_to(size_t bytes) {
+    while (cached_ > bytes) {
+      ::munmap(free_.front().p, free_.front().bytes);
+      cached_ -= free_.front().bytes;
+      free_.pop_front();
+    }
+  }
+
+  struct Buffer {
+    void* p;
+    size_t bytes;
+  };
   std::mutex mu_;
-  std::deque<std::pair<void*, size_t>> free_;
-  size_t cached_ = 0, largest_ = 0;
+  std::deque<Buffer> free_;  // oldest first
+  size_t cached_ = 0;
+  size_t limit_ = 0;  // no reuse while a model is loading: its temporary copies are not needed again
 };
 
 LargeBufferCache& large_buffers() {
@@ -87,6 +98,8 @@ LargeBufferCache& large_buffers() {
 }
 
 }  // namespace
+
+void set_buffer_cache_limit(size_t bytes) { large_buffers().set_limit(bytes); }
 
 std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero) {
   // Round up: aligned_alloc wants a multiple of the alignment; +64 gives kernels read slack.

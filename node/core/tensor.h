@@ -62,4 +62,9 @@ class Tensor {
 // `zero` is false.
 std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero = true);
 
+// Freed large buffers (activations) are kept for reuse, up to this many bytes: the next frame then
+// finds them without page faults. The limit starts at 0 (a model being loaded frees copies that are
+// not needed again); an Executor sets it when built (ExecOptions::buffer_cache_bytes).
+void set_buffer_cache_limit(size_t bytes);
+
 }  // namespace dnn

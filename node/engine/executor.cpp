@@ -1,5 +1,6 @@
 #include "engine/executor.h"
 
+#include <chrono>
 #include <map>
 #include <set>
 
@@ -82,6 +83,7 @@ Executor::Executor(Graph g, size_t begin, size_t end, ExecOptions opt)
       if (s >= 0) last_use[s] = i;
   for (auto& kv : last_use)
     if (!keep.count(kv.first)) steps_[kv.second].free_after.push_back(kv.first);
+  set_buffer_cache_limit(opt.buffer_cache_bytes);
 }
 
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
@@ -100,14 +102,22 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   }
   RunContext ctx{pool_.get()};
   std::vector<const Tensor*> in;
-  for (auto& st : steps_) {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& st = steps_[i];
     in.clear();
     for (int s : st.in) in.push_back(s < 0 ? nullptr : &slots_[s]);
     std::vector<Tensor> out;
+    auto t0 = std::chrono::steady_clock::now();
     try {
       out = st.layer->forward(in, ctx);
     } catch (const ShapeError& e) {
       throw ShapeError(st.where + ": " + e.what());
+    }
+    if (profiling_) {
+      profile_[i].ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::vector<Shape> shapes;
+      for (auto* t : in) shapes.push_back(t ? t->shape() : Shape{});
+      profile_[i].macs = st.layer->macs(shapes);
     }
     for (size_t k = 0; k < st.out.size() && k < out.size(); ++k) slots_[st.out[k]] = std::move(out[k]);
     for (int s : st.free_after) slots_[s] = Tensor();
@@ -117,6 +127,13 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   for (int s : input_slots_) slots_[s] = Tensor();
   for (int s : output_slots_) slots_[s] = Tensor();
   return result;
+}
+
+void Executor::set_profiling(bool on) {
+  profiling_ = on;
+  profile_.clear();
+  if (on)
+    for (auto& st : steps_) profile_.push_back({st.where});
 }
 
 }  // namespace dnn

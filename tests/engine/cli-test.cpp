@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "core/npy.h"
 #include "support/fixtures.h"
@@ -29,6 +30,27 @@ TEST(Cli, BenchPrintsOneJsonLine) {
   ASSERT_EQ(0, run_cli("bench --model " + shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx") + " --seconds 0.2", &out)) << out;
   for (const char* key : {"\"model\"", "\"threads\"", "\"images_per_s\"", "\"ms_p50\"", "\"peak_rss_mb\""})
     EXPECT_NE(out.find(key), std::string::npos) << key << " missing in " << out;
+}
+
+TEST(Cli, BenchProfilePrintsOneLinePerLayer) {
+  std::string out;
+  ASSERT_EQ(0, run_cli("bench --profile --model " + shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx") +
+                           " --seconds 0.2", &out)) << out;
+  // The summary line, then one line per layer in execution order; the shares add up to 1.
+  std::istringstream lines(out);
+  std::string line;
+  int layers = 0;
+  double share_sum = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("{\"layer\":", 0) != 0) continue;
+    ++layers;
+    const auto at = line.find("\"share\":");
+    ASSERT_NE(at, std::string::npos) << line;
+    share_sum += std::stod(line.substr(at + 8));
+  }
+  EXPECT_GE(layers, 5) << out;  // LeNet-5: conv, pool, conv, pool, 3 fc at least
+  EXPECT_NEAR(1.0, share_sum, 0.01) << out;
+  EXPECT_NE(out.find("Conv"), std::string::npos) << out;
 }
 
 TEST(Cli, TruncatedModelFailsClearly) {
