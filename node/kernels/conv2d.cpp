@@ -104,7 +104,7 @@ Conv2d::Conv2d(const ConvParams& p, const float* weight, const float* bias, cons
     : p_(p), act_(act), bias_(p.out_ch, 0.f) {
   if (bias) std::copy(bias, bias + p.out_ch, bias_.begin());
   const int64_t G = p.groups, Mg = p.out_ch / G, K = p.in_ch / G * p.kh * p.kw;
-  if (G == p.in_ch && G == p.out_ch && G > 1) {
+  if (G == p.in_ch) {  // one input channel per group
     method_ = Method::Depthwise;
     depthwise_.assign(weight, weight + p.out_ch * p.kh * p.kw);
     return;

@@ -1,6 +1,8 @@
 // 2-D convolution, NCHW, any stride, dilation, (asymmetric) padding and group count, with bias,
 // residual and activation fused into the epilogue. The method is chosen once:
-//  - depthwise (groups == in_ch == out_ch): a direct kernel, weights kept as they are;
+//  - one input channel per group (depthwise, with any channel multiplier; also a single-channel
+//    image such as LeNet's digits): a direct kernel, weights kept as they are. A GEMM would pack
+//    an im2col matrix only to use each packed value for a handful of output channels;
 //  - dense 3x3 stride 1 with at most kWinogradMaxPairs channel pairs, on images of at least
 //    kWinogradMinPixels output pixels: Winograd F(4x4, 3x3). Its transformed weights are 4x larger,
 //    so the channel-heavy late layers of VGG / ResNet stay on GEMM, and on small images it does not

@@ -49,7 +49,7 @@ void channel_kernel(const float* plane, const int64_t* tap_off, int taps, int64_
 void depthwise_conv(const ConvParams& p, const float* weight, const float* bias, const Activation& act,
                     const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
                     ThreadPool& pool) {
-  const int64_t C = p.out_ch, oh = p.out_h(h), ow = p.out_w(w), s = p.stride_w;
+  const int64_t C = p.in_ch, mult = p.out_ch / p.in_ch, oh = p.out_h(h), ow = p.out_w(w), s = p.stride_w;
   const int taps = static_cast<int>(p.kh * p.kw);
   const int64_t ph = h + p.pad_t + p.pad_b, pw = w + p.pad_l + p.pad_r;
   // Phase-plane row length: enough for the widest tap offset plus a whole vector of slack.
@@ -70,8 +70,7 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
     float* prow = thread_scratch(2, pw + 2 * kW);
     std::fill(pl, pl + plane_floats, 0.f);
     std::fill(prow, prow + pw + 2 * kW, 0.f);
-    for (int64_t u = b; u < e; ++u) {
-      const int64_t c = u % C;
+    for (int64_t u = b; u < e; ++u) {  // u: image * C + input channel
       const float* x = in + u * h * w;
       // The plane, split into column phases: padded column px goes to phase px % s, position px / s.
       for (int64_t iy = 0; iy < h; ++iy) {
@@ -101,13 +100,17 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
           for (int64_t ix = ix0; ix < w; ix += s) *dst++ = src[ix];
         }
       }
-      const float* res = residual ? residual + u * oh * ow : nullptr;
-      float* y = out + u * oh * ow;
+      // The plane feeds output channels u * mult ... (u + 1) * mult - 1 (of image u / C).
       const int64_t step = p.stride_h * qw;
-      const float* wt = weight + c * taps;
-      if (taps == 9) channel_kernel<9>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
-      else if (taps == 25) channel_kernel<25>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
-      else channel_kernel<0>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+      for (int64_t o = u * mult; o < (u + 1) * mult; ++o) {
+        const int64_t c = o % p.out_ch;
+        const float* res = residual ? residual + o * oh * ow : nullptr;
+        float* y = out + o * oh * ow;
+        const float* wt = weight + c * taps;
+        if (taps == 9) channel_kernel<9>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+        else if (taps == 25) channel_kernel<25>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+        else channel_kernel<0>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+      }
     }
   });
 }

@@ -1,5 +1,6 @@
-// Direct depthwise convolution (one filter per channel, channel multiplier 1), NCHW, any kernel
-// size, stride, dilation and padding, with bias, residual and activation fused.
+// Direct depthwise convolution (groups == in_ch: each output channel reads one input channel;
+// out_ch / in_ch filters per input channel), NCHW, any kernel size, stride, dilation and padding,
+// with bias, residual and activation fused.
 //
 // Each channel plane is first copied into a zero-padded buffer split into `stride_w` column phases
 // (phase p holds padded columns p, p+s, p+2s, ...), so every tap of every output row becomes one
@@ -14,7 +15,7 @@
 namespace dnn {
 namespace kernels {
 
-// weight: channels x kh x kw; bias: channels floats. Shapes as in Conv2d::forward.
+// weight: out_ch x kh x kw; bias: out_ch floats. Shapes as in Conv2d::forward.
 void depthwise_conv(const ConvParams& p, const float* weight, const float* bias, const Activation& act,
                     const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
                     ThreadPool& pool);

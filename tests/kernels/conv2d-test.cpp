@@ -1,4 +1,4 @@
-// Conv2d (GEMM with fused im2col, pointwise, depthwise) against a double-precision reference on
+// Conv2d (GEMM with fused im2col, pointwise, Winograd, depthwise with any channel multiplier) against a double-precision reference on
 // random data: many shapes, strides, dilations, groups, asymmetric pads, batch > 1, every fused
 // activation, with and without residual; 1 and 2 threads must agree bit for bit.
 #include <gtest/gtest.h>
@@ -54,7 +54,6 @@ void run_case(const Case& c, kernels::Conv2d::Method expect_method) {
 TEST(Conv2d, GemmPathShapes) {
   const Case cases[] = {
       {1, 3, 8, 8, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false},
-      {1, 1, 28, 28, 6, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},      // LeNet conv1
       {2, 5, 13, 11, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, false},      // odd, stride 2
       {1, 3, 23, 19, 13, 1, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, ActKind::None, false, false},    // ResNet stem-like
       {1, 4, 17, 17, 9, 1, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, ActKind::Clip, true, false},      // dilation
@@ -102,6 +101,10 @@ TEST(Conv2d, Depthwise) {
       {1, 4, 12, 12, 4, 4, 3, 3, 1, 2, 2, 1, 0, 2, 1, 0, ActKind::LeakyRelu, true, false},
       {1, 3, 9, 30, 3, 3, 7, 3, 3, 1, 1, 2, 3, 1, 0, 2, ActKind::Sigmoid, true, true},
       {1, 7, 1, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false},
+      // Channel multipliers: several filters per input channel, and a single-channel image.
+      {1, 1, 28, 28, 6, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},      // LeNet conv1
+      {2, 3, 13, 11, 12, 3, 3, 3, 2, 1, 1, 1, 1, 0, 1, 2, ActKind::Clip, true, true},      // multiplier 4
+      {2, 1, 9, 9, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, false, true},        // batch 2, 1 -> 5
   };
   for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Depthwise);
 }
