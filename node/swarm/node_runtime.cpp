@@ -51,6 +51,15 @@ Topology plan_topology(const Plan& plan) {
   return t;
 }
 
+int64_t node_memory_limit_mb(const NodeConfig& cfg, const StageSpec& stage) {
+  return cfg.memory_limit_mb > 0 ? cfg.memory_limit_mb : stage.memory_limit_mb;
+}
+
+size_t node_buffer_cache_bytes(const NodeConfig& cfg, const StageSpec& stage) {
+  if (cfg.buffer_cache_mb >= 0) return static_cast<size_t>(cfg.buffer_cache_mb) << 20;
+  return node_memory_limit_mb(cfg, stage) > 0 ? 0 : ExecOptions{}.buffer_cache_bytes;
+}
+
 NodeSlice load_node_slice(const Plan& plan, const Graph& model, const NodeConfig& cfg) {
   validate_plan(plan, model);   // covers the model, shard nodes alone in their stages, ...
   NodeSlice slice;
@@ -68,7 +77,7 @@ NodeSlice load_node_slice(const Plan& plan, const Graph& model, const NodeConfig
     spec.shard = s.shard(cfg.shard);
     slice.join_attrs = fused_activation(model.nodes[s.node_begin]);
   }
-  const int64_t limit_mb = cfg.memory_limit_mb > 0 ? cfg.memory_limit_mb : s.memory_limit_mb;
+  const int64_t limit_mb = node_memory_limit_mb(cfg, s);
   const uint64_t weights = slice_weight_bytes(model, spec);
   if (limit_mb > 0 && weights + kNodeOverheadBytes > static_cast<uint64_t>(limit_mb) << 20)
     throw Error(role + " of model '" + plan.model + "' does not fit the memory limit: its weights take " +
@@ -100,7 +109,9 @@ NodeRuntime::NodeRuntime(NodeConfig cfg, const Plan& plan, NodeSlice slice)
   limits_.max_message_bytes = cfg_.max_message_mb << 20;
   node_count_ = slice_.graph.nodes.size();
   // Moved, not copied: the executor drops each weight once its layer has packed it.
-  executor_ = std::make_unique<Executor>(std::move(slice_.graph), ExecOptions{cfg_.threads});
+  ExecOptions exec{cfg_.threads};
+  exec.buffer_cache_bytes = node_buffer_cache_bytes(cfg_, slice_.stage);
+  executor_ = std::make_unique<Executor>(std::move(slice_.graph), exec);
 }
 
 NodeRuntime::~NodeRuntime() { stop(); }
@@ -149,7 +160,9 @@ void NodeRuntime::start() {
   log_line(cfg_.node_id, "serving " + model_ + " stage " + std::to_string(slice_.stage_index) + " ('" +
                              slice_.stage.name + "')" + (is_shard_ ? " shard " + std::to_string(cfg_.shard) : "") +
                              " on " + input_filter_ + ", " + std::to_string(node_count_) + " nodes, " +
-                             std::to_string(slice_.weight_bytes >> 10) + " KB of weights");
+                             std::to_string(slice_.weight_bytes >> 10) + " KB of weights, " +
+                             std::to_string(node_buffer_cache_bytes(cfg_, slice_.stage) >> 20) +
+                             " MB of activation cache");
 }
 
 void NodeRuntime::stop() {
@@ -168,7 +181,7 @@ void NodeRuntime::stop() {
 }
 
 NodeRuntime::Stats NodeRuntime::stats() const {
-  return {processed_, handed_off_, refused_, expired_, failed_, static_cast<int>(intake_.size())};
+  return {processed_, handed_off_, refused_, expired_, failed_, static_cast<int>(intake_.size()), ms_per_frame_};
 }
 
 void NodeRuntime::on_message(Inbound&& in) {

@@ -44,6 +44,9 @@ struct NodeConfig {
   size_t join_capacity = 256;   // open joins (requests this node sent to a sharded next stage)
   size_t max_message_mb = 128;  // larger messages are refused (broker-config allows 128 MB)
   double min_frame_ms = 0;      // pad every frame to this time: emulates a slower device in tests
+  // Freed activation buffers kept for the next frame (ExecOptions::buffer_cache_bytes), in MB;
+  // -1 = automatic, see node_buffer_cache_bytes().
+  int64_t buffer_cache_mb = -1;
 };
 
 // The part of a model one role computes, loaded and checked.
@@ -62,6 +65,15 @@ struct NodeSlice {
 // stage's memory_mb in the plan): its weights + kNodeOverheadBytes.
 NodeSlice load_node_slice(const Plan& plan, const Graph& model, const NodeConfig& cfg);
 
+// The memory limit a node keeps to: cfg.memory_limit_mb, else its stage's memory_mb; 0 = none.
+int64_t node_memory_limit_mb(const NodeConfig& cfg, const StageSpec& stage);
+
+// What the node's Executor keeps of freed activations: cfg.buffer_cache_mb when set; else nothing on
+// a device with a memory limit, where the slice must run in its weights + kNodeOverheadBytes (VGG16's
+// first stage: the process 17 MB, the live activations 26 MB, Winograd's weights 13 MB more than the
+// slice's; a cache of its 46 MB of activations took it to 88 MB against 68), else the Executor's default.
+size_t node_buffer_cache_bytes(const NodeConfig& cfg, const StageSpec& stage);
+
 // The Topology clients need to address a plan.
 Topology plan_topology(const Plan& plan);
 
@@ -79,6 +91,7 @@ class NodeRuntime {
   struct Stats {
     uint64_t processed = 0, handed_off = 0, refused = 0, expired = 0, failed = 0;
     int queue_depth = 0;
+    float ms_per_frame = 0;   // moving average of compute time
   };
   Stats stats() const;
   const std::string& id() const { return cfg_.node_id; }
