@@ -32,8 +32,8 @@ size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
 
 namespace {
 
-// Large buffers (activations of 64 KB and more) are mapped straight from the kernel and recycled by
-// exact size. Freed ones go back to the OS, not to glibc's heap: there, freed activations were
+// Large buffers (activations of 64 KB and more) are mapped straight from the kernel and recycled.
+// Freed ones go back to the OS, not to glibc's heap: there, freed activations were
 // measured to pile up frame after frame (a VGG16 stage of 4 MB of weights peaked at 133 MB). Frames
 // repeat the same shapes, so a free list serves nearly every request without page faults: fresh
 // pages cost a fault and a zeroing each, and MobileNetV2 spent 30 % of its time in them when only
@@ -42,20 +42,27 @@ class LargeBufferCache {
  public:
   static constexpr size_t kMinBytes = size_t(64) << 10;
 
-  void* get(size_t bytes, bool& fresh) {
+  // A buffer of at least `bytes`: the smallest cached one up to twice that size (a frame's later,
+  // smaller activations reuse the pages of its early, larger ones), else a fresh mapping.
+  // `mapped` is its real size, `fresh` whether it is new (zero-filled).
+  void* get(size_t bytes, size_t& mapped, bool& fresh) {
     {
       std::lock_guard<std::mutex> lk(mu_);
+      auto best = free_.end();
       for (auto it = free_.begin(); it != free_.end(); ++it)
-        if (it->bytes == bytes) {
-          void* p = it->p;
-          cached_ -= bytes;
-          free_.erase(it);
-          fresh = false;
-          return p;
-        }
+        if (it->bytes >= bytes && it->bytes <= 2 * bytes && (best == free_.end() || it->bytes < best->bytes)) best = it;
+      if (best != free_.end()) {
+        void* p = best->p;
+        mapped = best->bytes;
+        cached_ -= mapped;
+        free_.erase(best);
+        fresh = false;
+        return p;
+      }
     }
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
+    mapped = bytes;
     fresh = true;  // the kernel hands out zeroed pages
     return p;
   }
@@ -106,10 +113,11 @@ std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero) {
   size_t n = (bytes + 64 + 63) / 64 * 64;
   if (n >= LargeBufferCache::kMinBytes) {
     n = (n + 4095) / 4096 * 4096;
+    size_t mapped;
     bool fresh;
-    void* p = large_buffers().get(n, fresh);
+    void* p = large_buffers().get(n, mapped, fresh);
     if (zero && !fresh) std::memset(p, 0, n);
-    return std::shared_ptr<void>(p, [n](void* q) { large_buffers().put(q, n); });
+    return std::shared_ptr<void>(p, [mapped](void* q) { large_buffers().put(q, mapped); });
   }
   void* p = std::aligned_alloc(64, n);
   if (!p) throw std::bad_alloc();
