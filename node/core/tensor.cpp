@@ -48,9 +48,12 @@ class LargeBufferCache {
   void* get(size_t bytes, size_t& mapped, bool& fresh) {
     {
       std::lock_guard<std::mutex> lk(mu_);
+      // Newest first among equals: the most recently freed buffer is the likeliest still in cache.
       auto best = free_.end();
-      for (auto it = free_.begin(); it != free_.end(); ++it)
+      for (auto it = free_.end(); it != free_.begin();) {
+        --it;
         if (it->bytes >= bytes && it->bytes <= 2 * bytes && (best == free_.end() || it->bytes < best->bytes)) best = it;
+      }
       if (best != free_.end()) {
         void* p = best->p;
         mapped = best->bytes;
