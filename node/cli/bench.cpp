@@ -17,6 +17,7 @@ void print_profile(const std::vector<Executor::LayerTime>& layers, size_t runs) 
   double total = 0;
   for (auto& l : layers) total += l.ms;
   for (auto& l : layers) {
+    if (l.where.empty()) continue;
     const double ms = l.ms / runs;
     std::printf("{\"layer\":\"%s\",\"ms\":%.4f,\"share\":%.4f,\"gflop_per_s\":%.2f}\n", l.where.c_str(), ms,
                 total > 0 ? l.ms / total : 0.0, ms > 0 ? 2e-6 * l.macs / ms : 0.0);

@@ -1,8 +1,7 @@
 #include "engine/executor.h"
 
+#include <algorithm>
 #include <chrono>
-#include <map>
-#include <set>
 
 namespace dnn {
 
@@ -83,6 +82,7 @@ Executor::Executor(Graph g, size_t begin, size_t end, ExecOptions opt)
       if (s >= 0) last_use[s] = i;
   for (auto& kv : last_use)
     if (!keep.count(kv.first)) steps_[kv.second].free_after.push_back(kv.first);
+  if (opt.fuse) fuse_pairs(keep, last_use);
   set_buffer_cache_limit(opt.buffer_cache_bytes);
 }
 
@@ -104,6 +104,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   std::vector<const Tensor*> in;
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& st = steps_[i];
+    if (st.absorbed) continue;
     in.clear();
     for (int s : st.in) in.push_back(s < 0 ? nullptr : &slots_[s]);
     std::vector<Tensor> out;
@@ -129,11 +130,28 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   return result;
 }
 
+// Step i takes over step i + 1 when i + 1's only activation input is i's only output and nothing
+// else reads it, and the layer has a fused kernel for the pair.
+void Executor::fuse_pairs(const std::set<int>& keep, const std::map<int, size_t>& last_use) {
+  auto activations = [](const Step& s) { return std::count_if(s.in.begin(), s.in.end(), [](int x) { return x >= 0; }); };
+  for (size_t i = 0; i + 1 < steps_.size(); ++i) {
+    Step& a = steps_[i];
+    Step& b = steps_[i + 1];
+    if (a.absorbed || a.out.size() != 1 || activations(a) != 1 || activations(b) != 1 || b.in.empty() ||
+        b.in[0] != a.out[0] || keep.count(a.out[0]) || last_use.at(a.out[0]) != i + 1 || !a.layer->absorb(*b.layer))
+      continue;
+    a.out = b.out;
+    a.free_after.insert(a.free_after.end(), b.free_after.begin(), b.free_after.end());
+    a.where += " + " + b.where;
+    b.absorbed = true;
+  }
+}
+
 void Executor::set_profiling(bool on) {
   profiling_ = on;
   profile_.clear();
   if (on)
-    for (auto& st : steps_) profile_.push_back({st.where});
+    for (auto& st : steps_) profile_.push_back({st.absorbed ? "" : st.where});
 }
 
 }  // namespace dnn

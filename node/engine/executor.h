@@ -1,7 +1,9 @@
 // Runs a contiguous range of a graph's nodes: the whole model on one device, or one pipeline stage.
 // Activations are freed after their last use, so peak memory is the weights plus the live tensors.
 #pragma once
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,8 @@ struct ExecOptions {
   // covers MobileNetV2 and ResNet18, VGG16 needs 64 MB to stop faulting (it spent 18 % of its time
   // in page faults at 32). A device short of memory lowers it.
   size_t buffer_cache_bytes = size_t(64) << 20;
+  // Run fusable pairs of layers as one (Layer::absorb); results are identical either way.
+  bool fuse = true;
 };
 
 class Executor {
@@ -32,7 +36,8 @@ class Executor {
   // Checks shapes (ShapeError naming the input) and runs; returns outputs() in order.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
 
-  // Per-layer wall time summed over every run() since the last reset (for `bench --profile`).
+  // Per-layer wall time summed over every run() since the last reset (for `bench --profile`); a
+  // fused pair is one entry, named after both, and its absorbed step has an empty name.
   struct LayerTime {
     std::string where;
     double ms = 0;
@@ -48,10 +53,13 @@ class Executor {
     std::vector<int> out;
     std::vector<int> free_after;  // slots whose last use is this step
     std::string where;
+    bool absorbed = false;  // run by the step before it (fusion)
   };
   std::vector<ValueInfo> inputs_;
   std::vector<std::string> outputs_;
   std::vector<Step> steps_;
+  void fuse_pairs(const std::set<int>& keep, const std::map<int, size_t>& last_use);
+
   std::vector<Tensor> slots_;  // activations by slot (constants belong to the layers)
   std::vector<int> input_slots_, output_slots_;
   std::unique_ptr<ThreadPool> pool_;

@@ -178,5 +178,65 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
   });
 }
 
+namespace {
+bool is_pointwise(const ConvParams& p) {
+  return p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 && p.pad_l == 0 &&
+         p.pad_b == 0 && p.pad_r == 0;
+}
+// Floats of expanded activation per band: about half of a 2 MB L2 cache. Smaller expanded images
+// stay in cache anyway and run unfused.
+constexpr int64_t kBandFloats = 256 * 1024;
+}  // namespace
+
+bool Conv2d::can_feed_depthwise(const Conv2d& dw) const {
+  const ConvParams& d = dw.p_;
+  // Every band must hold at least one real input row: padding no taller than the kernel's reach.
+  return method_ == Method::Gemm && p_.groups == 1 && is_pointwise(p_) && dw.method_ == Method::Depthwise &&
+         d.in_ch == p_.out_ch && d.out_ch == d.in_ch && d.pad_t <= (d.kh - 1) * d.dil_h &&
+         d.pad_b <= (d.kh - 1) * d.dil_h;
+}
+
+void Conv2d::forward_into_depthwise(const Conv2d& dw, const float* in, int64_t batch, int64_t h, int64_t w,
+                                    float* out, ThreadPool& pool) const {
+  const ConvParams& d = dw.p_;
+  const int64_t C = p_.out_ch, oh = d.out_h(h), ow = d.out_w(w), reach = (d.kh - 1) * d.dil_h;
+  if (C * h * w <= kBandFloats) {  // the expanded image fits in cache whole: one layer after the other
+    float* expanded = thread_scratch(3, C * h * w);
+    for (int64_t img = 0; img < batch; ++img) {
+      forward(in + img * p_.in_ch * h * w, 1, h, w, nullptr, expanded, pool);
+      dw.forward(expanded, 1, h, w, nullptr, out + img * C * oh * ow, pool);
+    }
+    return;
+  }
+  // Output rows per band, so that the band's expanded input rows stay near kBandFloats, and at least
+  // as many bands as threads: each thread runs whole bands on its own, with no barrier inside.
+  int64_t band = std::max<int64_t>(1, (kBandFloats / (C * w) - reach - 1) / d.stride_h + 1);
+  band = std::min(band, (oh + pool.size() - 1) / pool.size());
+  const int64_t bands = (oh + band - 1) / band, expanded_floats = C * ((band - 1) * d.stride_h + reach + 1) * w;
+  Epilogue ep;
+  ep.bias = bias_.data();
+  ep.act = act_;
+  pool.parallel_for(batch * bands, [&](int64_t u0, int64_t u1) {
+    ThreadPool this_thread(1);
+    float* expanded = thread_scratch(3, expanded_floats);
+    float* ws = thread_scratch(0, kGemmWorkspace);
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t img = u / bands, r0 = u % bands * band, r1 = std::min(oh, r0 + band);
+      // Input rows [i0, i1] under the band's windows; [a0, a1] of them are inside the image.
+      const int64_t i0 = r0 * d.stride_h - d.pad_t, i1 = (r1 - 1) * d.stride_h - d.pad_t + reach;
+      const int64_t a0 = std::max<int64_t>(0, i0), a1 = std::min(h - 1, i1), rows = a1 - a0 + 1;
+      // The expansion of those rows: its GEMM reads the input rows in place.
+      const float* x = in + (img * p_.in_ch * h + a0) * w;
+      gemm_block(packed_[0], MatrixPacker(x, h * w, 1, true), 0, C, 0, rows * w, expanded, rows * w, ep, ws);
+      // The depthwise convolution of the band, padded only where the band meets the image border.
+      ConvParams pb = d;
+      pb.pad_t = a0 - i0;
+      pb.pad_b = i1 - a1;
+      depthwise_conv(pb, dw.depthwise_.data(), dw.bias_.data(), dw.act_, expanded, 1, rows, w, nullptr,
+                     out + (img * C * oh + r0) * ow, this_thread, oh * ow);
+    }
+  });
+}
+
 }  // namespace kernels
 }  // namespace dnn

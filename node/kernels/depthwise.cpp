@@ -48,8 +48,9 @@ void channel_kernel(const float* plane, const int64_t* tap_off, int taps, int64_
 
 void depthwise_conv(const ConvParams& p, const float* weight, const float* bias, const Activation& act,
                     const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
-                    ThreadPool& pool) {
+                    ThreadPool& pool, int64_t out_stride) {
   const int64_t C = p.in_ch, mult = p.out_ch / p.in_ch, oh = p.out_h(h), ow = p.out_w(w), s = p.stride_w;
+  if (out_stride == 0) out_stride = oh * ow;
   const int taps = static_cast<int>(p.kh * p.kw);
   const int64_t ph = h + p.pad_t + p.pad_b, pw = w + p.pad_l + p.pad_r;
   // Phase-plane row length: enough for the widest tap offset plus a whole vector of slack.
@@ -104,8 +105,8 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
       const int64_t step = p.stride_h * qw;
       for (int64_t o = u * mult; o < (u + 1) * mult; ++o) {
         const int64_t c = o % p.out_ch;
-        const float* res = residual ? residual + o * oh * ow : nullptr;
-        float* y = out + o * oh * ow;
+        const float* res = residual ? residual + o * out_stride : nullptr;
+        float* y = out + o * out_stride;
         const float* wt = weight + c * taps;
         if (taps == 9) channel_kernel<9>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
         else if (taps == 25) channel_kernel<25>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);

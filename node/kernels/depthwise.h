@@ -15,10 +15,12 @@
 namespace dnn {
 namespace kernels {
 
-// weight: out_ch x kh x kw; bias: out_ch floats. Shapes as in Conv2d::forward.
+// weight: out_ch x kh x kw; bias: out_ch floats. Shapes as in Conv2d::forward, except that output
+// (and residual) channel planes may lie `out_stride` floats apart (0: out_h * out_w, packed), for
+// writing a band of rows into a larger image.
 void depthwise_conv(const ConvParams& p, const float* weight, const float* bias, const Activation& act,
                     const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
-                    ThreadPool& pool);
+                    ThreadPool& pool, int64_t out_stride = 0);
 
 }  // namespace kernels
 }  // namespace dnn

@@ -84,8 +84,23 @@ class ConvLayer : public Layer {
     return {out};
   }
 
+  // A 1x1 convolution absorbs the depthwise convolution it feeds (MobileNet's inverted residuals).
+  bool absorb(Layer& next) override {
+    auto* dw = dynamic_cast<ConvLayer*>(&next);
+    if (!dw || next_ || spatial_ != 2 || dw->spatial_ != 2 || auto_pad_ != "NOTSET" || dw->auto_pad_ != "NOTSET" ||
+        !residual_const_.empty() || !dw->residual_const_.empty() || !conv_->can_feed_depthwise(*dw->conv_))
+      return false;
+    next_ = dw;
+    return true;
+  }
+
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
     const Tensor& x = *in.at(0);
+    if (next_) {
+      auto out = Tensor::uninitialized(next_->output_shapes(output_shapes({x.shape()}))[0]);
+      conv_->forward_into_depthwise(*next_->conv_, x.f32(), x.dim(0), x.dim(2), x.dim(3), out.f32(), *ctx.pool);
+      return {out};
+    }
     const Tensor* res = in.size() > 3 && in[3] ? in[3] : (residual_const_.empty() ? nullptr : &residual_const_);
     std::vector<Shape> shapes = {x.shape()};
     if (res) shapes = {x.shape(), {}, {}, res->shape()};
@@ -99,11 +114,13 @@ class ConvLayer : public Layer {
 
   int64_t macs(const std::vector<Shape>& in) const override {
     const Shape out = output_shapes({in.at(0)})[0];
-    return numel(out) * (params_.in_ch / params_.groups) * params_.kh * params_.kw;
+    return numel(out) * (params_.in_ch / params_.groups) * params_.kh * params_.kw + (next_ ? next_->macs({out}) : 0);
   }
 
  private:
   // The parameters with auto_pad resolved for this input shape.
+  ConvLayer* next_ = nullptr;  // an absorbed depthwise convolution (owned by the executor)
+
   kernels::ConvParams resolved(const Shape& x) const {
     kernels::ConvParams p = params_;
     if (auto_pad_ == "NOTSET") return p;

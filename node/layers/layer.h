@@ -32,6 +32,10 @@ class Layer {
   virtual std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) = 0;
   // Multiply-accumulates of one forward() for these input shapes (inspect and the planner).
   virtual int64_t macs(const std::vector<Shape>& in) const { return 0; }
+  // Fusion, offered by the executor: take over `next`, whose only non-constant input is this
+  // layer's only output, used by nothing else; forward() then returns next's outputs. Returns false
+  // (the default) where the pair has no fused kernel.
+  virtual bool absorb(Layer& next) { return false; }
 
  protected:
   std::string where_;  // "node 'conv1' (Conv)", set by make_layer() for error messages

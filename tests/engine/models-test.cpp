@@ -1,6 +1,8 @@
 // Whole models against references produced by PyTorch (../shared/fixtures, see its README).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "core/npy.h"
 #include "engine/executor.h"
 #include "engine/model.h"
@@ -57,6 +59,28 @@ TEST(Models, LeNet5HeldOutAccuracyIsExactlyReference) {
 
 TEST(Models, MobileNetV2MatchesReference) {
   EXPECT_TRUE(matches_reference("mobilenet_v2/mobilenet_v2.onnx", "mobilenet_v2/input.npy", "mobilenet_v2/ref_output.npy"));
+}
+
+// The executor runs MobileNetV2's expansion + depthwise pairs fused (Layer::absorb): same bits as
+// without fusion, at 1 and 2 threads, and the profile names the fused pairs.
+TEST(Models, MobileNetV2FusedPairsGiveTheUnfusedBits) {
+  const Graph g = load_model(shared("fixtures/mobilenet_v2/mobilenet_v2.onnx"));
+  const Tensor x = read_npy(shared("fixtures/mobilenet_v2/input.npy"));
+  for (int threads : {1, 2}) {
+    ExecOptions plain_opt;
+    plain_opt.threads = threads;
+    plain_opt.fuse = false;
+    ExecOptions fused_opt = plain_opt;
+    fused_opt.fuse = true;
+    Executor plain(g, plain_opt), fused(g, fused_opt);
+    fused.set_profiling(true);
+    const Tensor a = plain.run({x})[0], b = fused.run({x})[0];
+    ASSERT_EQ(a.shape(), b.shape());
+    EXPECT_EQ(0, std::memcmp(a.f32(), b.f32(), a.bytes())) << threads << " threads";
+    int pairs = 0;
+    for (const auto& l : fused.profile()) pairs += l.where.find(" + ") != std::string::npos;
+    EXPECT_EQ(16, pairs);  // every inverted residual block with an expansion (t = 6)
+  }
 }
 
 TEST(Models, ResNet18MatchesReference) {

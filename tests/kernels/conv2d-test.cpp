@@ -109,6 +109,54 @@ TEST(Conv2d, Depthwise) {
   for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Depthwise);
 }
 
+// A 1x1 expansion fused with the depthwise convolution it feeds, in bands of output rows, against
+// the two run one after the other: bit for bit, for strides 1 and 2, dilation, asymmetric pads,
+// 5x5 kernels, batch 2, images tall enough for several bands, 1 and 2 threads.
+TEST(Conv2d, PointwiseIntoDepthwiseIsBitwiseTheTwoInTurn) {
+  struct FusedCase {
+    int64_t batch, in_ch, ch, h, w, k, stride, dil, pt, pb, pl, pr;
+  };
+  const FusedCase cases[] = {
+      {1, 16, 96, 112, 112, 3, 2, 1, 1, 1, 1, 1},  // MobileNetV2 block 2
+      {2, 24, 144, 56, 56, 3, 1, 1, 1, 1, 1, 1},   // block 3, batch 2
+      {1, 8, 64, 130, 70, 5, 1, 2, 4, 3, 2, 4},    // several bands, dilation, asymmetric pads
+      {1, 8, 40, 31, 9, 3, 2, 1, 0, 2, 1, 0},      // odd sizes, no top pad
+  };
+  for (const auto& c : cases) {
+    const ConvParams pw{c.in_ch, c.ch, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+    const ConvParams dw{c.ch, c.ch, c.ch, c.k, c.k, c.stride, c.stride, c.dil, c.dil, c.pt, c.pl, c.pb, c.pr};
+    Activation relu6;
+    relu6.kind = ActKind::Clip;
+    relu6.min = 0.f;
+    relu6.max = 6.f;
+    const auto x = testref::random_floats(c.batch * c.in_ch * c.h * c.w, 5);
+    const auto w1 = testref::random_floats(c.ch * c.in_ch, 6), b1 = testref::random_floats(c.ch, 7);
+    const auto w2 = testref::random_floats(c.ch * c.k * c.k, 8), b2 = testref::random_floats(c.ch, 9);
+    kernels::Conv2d expand(pw, w1.data(), b1.data(), relu6), depthwise(dw, w2.data(), b2.data(), relu6);
+    ASSERT_TRUE(expand.can_feed_depthwise(depthwise));
+    const int64_t oh = dw.out_h(c.h), ow = dw.out_w(c.w);
+    std::vector<float> mid(c.batch * c.ch * c.h * c.w), apart(c.batch * c.ch * oh * ow), fused(apart.size());
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      expand.forward(x.data(), c.batch, c.h, c.w, nullptr, mid.data(), pool);
+      depthwise.forward(mid.data(), c.batch, c.h, c.w, nullptr, apart.data(), pool);
+      expand.forward_into_depthwise(depthwise, x.data(), c.batch, c.h, c.w, fused.data(), pool);
+      EXPECT_TRUE(testref::bitwise_equal(apart, fused)) << c.h << "x" << c.w << " k" << c.k << " s" << c.stride
+                                                        << ", " << threads << " threads";
+    }
+  }
+  // Not a 1x1 expansion, or not a depthwise convolution of its output: no fusion.
+  const auto w = testref::random_floats(64 * 64 * 9, 1);
+  kernels::Conv2d k3({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, w.data(), nullptr, {});
+  kernels::Conv2d pw({16, 16, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, w.data(), nullptr, {});
+  kernels::Conv2d dw({16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, w.data(), nullptr, {});
+  kernels::Conv2d dw32({32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, w.data(), nullptr, {});
+  EXPECT_FALSE(k3.can_feed_depthwise(dw));
+  EXPECT_FALSE(pw.can_feed_depthwise(k3));
+  EXPECT_FALSE(pw.can_feed_depthwise(dw32));
+  EXPECT_TRUE(pw.can_feed_depthwise(dw));
+}
+
 TEST(Conv2d, KernelLargerThanPaddedInputGivesOnePixel) {
   run_case({1, 2, 3, 3, 3, 1, 5, 5, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
 }
