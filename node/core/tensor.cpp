@@ -42,7 +42,7 @@ class LargeBufferCache {
  public:
   static constexpr size_t kMinBytes = size_t(64) << 10;
 
-  // A buffer of at least `bytes`: the smallest cached one up to twice that size (a frame's later,
+  // A buffer of at least `bytes`: the smallest cached one up to 4x that size (a frame's later,
   // smaller activations reuse the pages of its early, larger ones), else a fresh mapping.
   // `mapped` is its real size, `fresh` whether it is new (zero-filled).
   void* get(size_t bytes, size_t& mapped, bool& fresh) {
@@ -52,7 +52,7 @@ class LargeBufferCache {
       auto best = free_.end();
       for (auto it = free_.end(); it != free_.begin();) {
         --it;
-        if (it->bytes >= bytes && it->bytes <= 2 * bytes && (best == free_.end() || it->bytes < best->bytes)) best = it;
+        if (it->bytes >= bytes && it->bytes <= 4 * bytes && (best == free_.end() || it->bytes < best->bytes)) best = it;
       }
       if (best != free_.end()) {
         void* p = best->p;
