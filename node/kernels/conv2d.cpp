@@ -156,7 +156,29 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
   // are read in place (measured faster than packing for every MobileNetV2 / ResNet shape).
   const bool pointwise = p_.kh == 1 && p_.kw == 1 && p_.stride_h == 1 && p_.stride_w == 1 && p_.pad_t == 0 &&
                          p_.pad_l == 0 && p_.pad_b == 0 && p_.pad_r == 0;
+  // Image `img`, group `g`: where its input starts, its output starts, and its epilogue.
+  auto input = [&](int64_t img, int64_t g) { return in + (img * p_.in_ch + g * Cg) * h * w; };
+  auto output_offset = [&](int64_t img, int64_t g) { return (img * p_.out_ch + g * Mg) * N; };
+  auto epilogue = [&](int64_t img, int64_t g) {
+    Epilogue ep;
+    ep.bias = bias_.data() + g * Mg;
+    ep.residual = residual ? residual + output_offset(img, g) : nullptr;
+    ep.act = act_;
+    return ep;
+  };
   const GemmTiling tiling(Mg, N, pool.size());
+  if (tiling.m_chunks > 1) {  // too few column tiles for the threads: gemm() packs B once for all
+    for (int64_t img = 0; img < batch; ++img)
+      for (int64_t g = 0; g < G; ++g) {
+        float* y = out + output_offset(img, g);
+        if (pointwise)
+          gemm(packed_[g], MatrixPacker(input(img, g), N, 1, true), N, y, N, epilogue(img, g), pool);
+        else
+          gemm(packed_[g], Im2colPacker(input(img, g), h, w, p_), N, y, N, epilogue(img, g), pool);
+      }
+    return;
+  }
+  // Otherwise every unit packs its own strips of B, and images and groups are units too.
   const int64_t per_group = tiling.units();
   pool.parallel_for(batch * G * per_group, [&](int64_t b, int64_t e) {
     float* ws = thread_scratch(0, kGemmWorkspace);
@@ -164,16 +186,11 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
       const int64_t img = u / (G * per_group), g = u / per_group % G;
       int64_t m0, m1, n0, n1;
       tiling.unit(u % per_group, m0, m1, n0, n1);
-      const float* x = in + (img * p_.in_ch + g * Cg) * h * w;
-      const int64_t y_off = (img * p_.out_ch + g * Mg) * N;
-      Epilogue ep;
-      ep.bias = bias_.data() + g * Mg;
-      ep.residual = residual ? residual + y_off : nullptr;
-      ep.act = act_;
+      float* y = out + output_offset(img, g);
       if (pointwise)
-        gemm_block(packed_[g], MatrixPacker(x, N, 1, true), m0, m1, n0, n1, out + y_off, N, ep, ws);
+        gemm_block(packed_[g], MatrixPacker(input(img, g), N, 1, true), m0, m1, n0, n1, y, N, epilogue(img, g), ws);
       else
-        gemm_block(packed_[g], Im2colPacker(x, h, w, p_), m0, m1, n0, n1, out + y_off, N, ep, ws);
+        gemm_block(packed_[g], Im2colPacker(input(img, g), h, w, p_), m0, m1, n0, n1, y, N, epilogue(img, g), ws);
     }
   });
 }

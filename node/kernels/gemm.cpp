@@ -6,6 +6,7 @@
 #include <new>
 #include <vector>
 
+#include "core/tensor.h"
 #include "kernels/simd.h"
 
 namespace dnn {
@@ -244,14 +245,43 @@ void GemmTiling::unit(int64_t u, int64_t& m0, int64_t& m1, int64_t& n0, int64_t&
   m1 = std::min(M, m0 + m_step);
 }
 
+SharedB::SharedB(const BPacker& src, int64_t K, int64_t N, float* buffer, ThreadPool& pool)
+    : K_(K), Npad_((N + kNR - 1) / kNR * kNR), data_(buffer) {
+  const int64_t blocks = (K + kKC - 1) / kKC, strips = Npad_ / kNR;
+  pool.parallel_for(blocks * strips, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t k0 = u / strips * kKC, n = u % strips * kNR;
+      src.pack(k0, std::min(kKC, K - k0), n, std::min(kNR, N - n), strip(k0, n));
+    }
+  });
+}
+
+void SharedB::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const {
+  std::memcpy(dst, strip(k0, n), sizeof(float) * kc * kNR);
+}
+
+const float* SharedB::in_place(int64_t k0, int64_t n, int64_t& ldb) const {
+  ldb = kNR;
+  return strip(k0, n);
+}
+
 void gemm(const PackedA& A, const BPacker& B, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool) {
   const GemmTiling tiling(A.rows(), N, pool.size());
-  pool.parallel_for(tiling.units(), [&](int64_t b, int64_t e) {
+  // Split by rows of A: pack B once for all units, unless it is read in place anyway.
+  int64_t ld;
+  Tensor buffer;
+  std::unique_ptr<SharedB> shared;
+  if (tiling.m_chunks > 1 && !B.in_place(0, 0, ld)) {
+    buffer = Tensor::uninitialized({SharedB::packed_floats(A.depth(), N)});
+    shared = std::make_unique<SharedB>(B, A.depth(), N, buffer.f32(), pool);
+  }
+  const BPacker& b = shared ? *shared : B;
+  pool.parallel_for(tiling.units(), [&](int64_t u0, int64_t u1) {
     float* ws = thread_scratch(0, kGemmWorkspace);
-    for (int64_t u = b; u < e; ++u) {
+    for (int64_t u = u0; u < u1; ++u) {
       int64_t m0, m1, n0, n1;
       tiling.unit(u, m0, m1, n0, n1);
-      gemm_block(A, B, m0, m1, n0, n1, C, ldc, ep, ws);
+      gemm_block(A, b, m0, m1, n0, n1, C, ldc, ep, ws);
     }
   });
 }

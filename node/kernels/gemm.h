@@ -10,6 +10,7 @@
 // Determinism: every C element is accumulated in the same order (K blocks of KC, sequential k inside)
 // whatever part of C a caller computes, so splitting work over threads never changes a result.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -78,6 +79,23 @@ class MatrixPacker : public BPacker {
   const float* src_;
   int64_t row_stride_, col_stride_;
   bool in_place_;
+};
+
+// B packed once and shared: when a product is split by rows of A (too few column tiles to go round
+// the threads), each unit would otherwise pack the same strips of B again. KC x NR strips, zero past
+// N, all read in place. The buffer belongs to the caller.
+class SharedB : public BPacker {
+ public:
+  static int64_t packed_floats(int64_t K, int64_t N) { return K * ((N + kNR - 1) / kNR * kNR); }
+  // Packs all of `src` (K x N) into `buffer`, strips spread over the pool.
+  SharedB(const BPacker& src, int64_t K, int64_t N, float* buffer, ThreadPool& pool);
+  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const override;
+  const float* in_place(int64_t k0, int64_t n, int64_t& ldb) const override;
+
+ private:
+  float* strip(int64_t k0, int64_t n) const { return data_ + k0 * Npad_ + n * std::min(kKC, K_ - k0); }
+  int64_t K_, Npad_;
+  float* data_;
 };
 
 struct Epilogue {
