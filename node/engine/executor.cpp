@@ -100,13 +100,22 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
                        to_string(want) + " (float32; -1 = any)");
     slots_[input_slots_[i]] = inputs[i];
   }
-  RunContext ctx{pool_.get()};
+  RunContext parallel{pool_.get()}, serial{&serial_pool_};
   std::vector<const Tensor*> in;
+  std::vector<Shape> shapes;
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& st = steps_[i];
     if (st.absorbed) continue;
     in.clear();
-    for (int s : st.in) in.push_back(s < 0 ? nullptr : &slots_[s]);
+    shapes.clear();
+    for (int s : st.in) {
+      in.push_back(s < 0 ? nullptr : &slots_[s]);
+      shapes.push_back(s < 0 ? Shape{} : slots_[s].shape());
+    }
+    const int64_t macs = st.layer->macs(shapes);
+    // A small layer runs on this thread alone: waking a worker would cost more than it saves.
+    const int64_t work = std::max(macs, in[0] ? in[0]->numel() : 0);
+    RunContext& ctx = work < kMinParallelWork ? serial : parallel;
     std::vector<Tensor> out;
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
@@ -116,9 +125,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
     }
     if (profiling_) {
       profile_[i].ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      std::vector<Shape> shapes;
-      for (auto* t : in) shapes.push_back(t ? t->shape() : Shape{});
-      profile_[i].macs = st.layer->macs(shapes);
+      profile_[i].macs = macs;
     }
     for (size_t k = 0; k < st.out.size() && k < out.size(); ++k) slots_[st.out[k]] = std::move(out[k]);
     for (int s : st.free_after) slots_[s] = Tensor();
