@@ -33,11 +33,11 @@ size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
 namespace {
 
 // Large buffers (activations of 64 KB and more) are mapped straight from the kernel and recycled.
-// Freed ones go back to the OS, not to glibc's heap: there, freed activations were
-// measured to pile up frame after frame (a VGG16 stage of 4 MB of weights peaked at 133 MB). Frames
-// repeat the same shapes, so a free list serves nearly every request without page faults: fresh
-// pages cost a fault and a zeroing each, and MobileNetV2 spent 30 % of its time in them when only
-// one buffer was kept. What the list holds is bounded; the oldest buffers are unmapped first.
+// Freed ones go back to the OS, not to glibc's heap: there, freed activations were measured to pile
+// up frame after frame (a VGG16 stage of 4 MB of weights peaked at 133 MB). Frames repeat the same
+// shapes, so a free list serves nearly every request without page faults: fresh pages cost a fault
+// and a zeroing each, and MobileNetV2 spent 30 % of its time in them when only one buffer was kept.
+// What the list holds is bounded by a limit; the oldest buffers are unmapped first.
 class LargeBufferCache {
  public:
   static constexpr size_t kMinBytes = size_t(64) << 10;

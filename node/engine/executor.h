@@ -57,9 +57,9 @@ class Executor {
   };
   std::vector<ValueInfo> inputs_;
   std::vector<std::string> outputs_;
-  std::vector<Step> steps_;
   void fuse_pairs(const std::set<int>& keep, const std::map<int, size_t>& last_use);
 
+  std::vector<Step> steps_;
   std::vector<Tensor> slots_;  // activations by slot (constants belong to the layers)
   std::vector<int> input_slots_, output_slots_;
   std::unique_ptr<ThreadPool> pool_;

@@ -118,9 +118,9 @@ class ConvLayer : public Layer {
   }
 
  private:
-  // The parameters with auto_pad resolved for this input shape.
   ConvLayer* next_ = nullptr;  // an absorbed depthwise convolution (owned by the executor)
 
+  // The parameters with auto_pad resolved for this input shape.
   kernels::ConvParams resolved(const Shape& x) const {
     kernels::ConvParams p = params_;
     if (auto_pad_ == "NOTSET") return p;
