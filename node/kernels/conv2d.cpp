@@ -73,9 +73,12 @@ void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* 
       const int64_t ix0 = run.ox * p.stride_w - p.pad_l + kx * p.dil_w, sw = p.stride_w;
       // Positions t with 0 <= ix0 + t*sw < w read the input, the rest are padding.
       int64_t lo, hi;
-      if (sw == 1) {  // (no divisions in the common case: this loop is most of a small conv's time)
+      if (sw == 1) {  // (no divisions in the common cases: this loop is most of a small conv's time)
         lo = std::clamp<int64_t>(-ix0, 0, run.len);
         hi = std::clamp<int64_t>(w_ - ix0, lo, run.len);
+      } else if (sw == 2) {
+        lo = std::clamp<int64_t>(ix0 >= 0 ? 0 : (1 - ix0) >> 1, 0, run.len);
+        hi = std::clamp<int64_t>(w_ > ix0 ? (w_ - ix0 + 1) >> 1 : 0, lo, run.len);
       } else {
         lo = std::clamp<int64_t>(ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw, 0, run.len);
         hi = std::clamp<int64_t>(w_ > ix0 ? (w_ - ix0 + sw - 1) / sw : 0, lo, run.len);

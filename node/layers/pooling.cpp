@@ -98,6 +98,7 @@ class Pool : public Layer {
     const int64_t od = taps[0].first.size(), oh = taps[1].first.size(), ow = taps[2].first.size();
     const int64_t in_plane = in_dim[0] * in_dim[1] * in_dim[2], out_plane = od * oh * ow, W = in_dim[2];
     const int64_t kw = kernel_[r - 1], sw = strides_[r - 1], pw = taps[2].pad_begin;
+    const int64_t ahead = strides_[r - 2 >= 0 ? r - 2 : 0] * W;  // input floats one output row on
     const int64_t row_len = std::max(pw + W, (ow - 1) * sw + (kw - 1) * dil[2] + 1);
     const float identity = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
     const float* x = in[0]->f32();
@@ -116,6 +117,9 @@ class Pool : public Layer {
             for (int64_t i = 0; i < taps[0].count[a]; ++i)
               for (int64_t j = 0; j < taps[1].count[b]; ++j) {
                 const float* src = xp + ((taps[0].first[a] + i * dil[0]) * in_dim[1] + taps[1].first[b] + j * dil[1]) * W;
+                // The rows two output rows ahead: this loop waits on memory (a large input
+                // is usually a convolution's output that has left the cache).
+                for (int64_t w = 0; w < W; w += 16) __builtin_prefetch(src + 2 * ahead + w);
                 if (max_)
                   for (int64_t w = 0; w < W; ++w) row[w] = std::max(row[w], src[w]);
                 else
