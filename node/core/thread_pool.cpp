@@ -1,8 +1,34 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace dnn {
+
+namespace {
+
+// How long a thread spins before sleeping, waiting for work or for the others to finish. A layer
+// follows a layer within microseconds, while waking a sleeping thread takes tens of microseconds on
+// a virtual machine (measured: MobileNetV2 ran no faster on 2 threads than on 1).
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+template <class Ready>
+bool spin_until(Ready ready) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+}
+
+void chunk_range(int64_t n, int chunks, int id, int64_t& b, int64_t& e) {
+  b = n * id / chunks;
+  e = n * (id + 1) / chunks;
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker(i); });
@@ -12,14 +38,10 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
+    generation_.fetch_add(1);
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
-}
-
-static void chunk_range(int64_t n, int chunks, int id, int64_t& b, int64_t& e) {
-  b = n * id / chunks;
-  e = n * (id + 1) / chunks;
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
@@ -34,15 +56,18 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     job_ = &fn;
     n_ = n;
     chunks_ = chunks;
-    pending_ = chunks - 1;
-    ++generation_;
+    pending_.store(chunks - 1);
+    generation_.fetch_add(1);
   }
   cv_.notify_all();
   int64_t b, e;
   chunk_range(n, chunks, 0, b, e);
   fn(b, e);
-  std::unique_lock<std::mutex> lk(mu_);
-  done_cv_.wait(lk, [&] { return pending_ == 0; });
+  if (!spin_until([&] { return pending_.load() == 0; })) {
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [&] { return pending_.load() == 0; });
+  }
+  std::lock_guard<std::mutex> lk(mu_);
   job_ = nullptr;
 }
 
@@ -52,21 +77,24 @@ void ThreadPool::worker(int id) {
     const std::function<void(int64_t, int64_t)>* job;
     int64_t n;
     int chunks;
+    spin_until([&] { return generation_.load() != seen; });
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      cv_.wait(lk, [&] { return generation_.load() != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load();
       job = job_;
       n = n_;
       chunks = chunks_;
     }
-    if (id < chunks) {
+    if (job && id < chunks) {
       int64_t b, e;
       chunk_range(n, chunks, id, b, e);
       (*job)(b, e);
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> lk(mu_);
+        done_cv_.notify_one();
+      }
     }
   }
 }

@@ -1,7 +1,9 @@
 // A fixed pool of worker threads for data-parallel loops inside one layer. Work is split into equal
 // contiguous chunks by index, never by timing, so results are identical run to run for a given
-// thread count.
+// thread count. Idle threads spin briefly before sleeping (see thread_pool.cpp): give a device's
+// node one thread if its CPU quota is small, or the spinning is charged to it.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -30,8 +32,8 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t n_ = 0;
   int chunks_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};  // bumped per job (and at shutdown)
   bool stop_ = false;
 };
 
