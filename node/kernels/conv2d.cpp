@@ -26,6 +26,11 @@ inline void zero_floats(float* dst, int64_t n) {
     simd::storeu_n(dst + i, simd::zero(), static_cast<int>(std::min<int64_t>(simd::kWidth, n - i)));
 }
 
+bool is_pointwise(const ConvParams& p) {
+  return p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 && p.pad_l == 0 &&
+         p.pad_b == 0 && p.pad_r == 0;
+}
+
 // dst[t] = src[2t] for t < n, without reading past src[2n - 1].
 inline void copy_even_floats(const float* src, float* dst, int64_t n) {
   constexpr int W = simd::kWidth;
@@ -157,8 +162,7 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
   const int64_t N = p_.out_h(h) * p_.out_w(w);
   // A 1x1, stride-1, unpadded convolution multiplies by the input itself: no gather, and full strips
   // are read in place (measured faster than packing for every MobileNetV2 / ResNet shape).
-  const bool pointwise = p_.kh == 1 && p_.kw == 1 && p_.stride_h == 1 && p_.stride_w == 1 && p_.pad_t == 0 &&
-                         p_.pad_l == 0 && p_.pad_b == 0 && p_.pad_r == 0;
+  const bool pointwise = is_pointwise(p_);
   // Image `img`, group `g`: where its input starts, its output starts, and its epilogue.
   auto input = [&](int64_t img, int64_t g) { return in + (img * p_.in_ch + g * Cg) * h * w; };
   auto output_offset = [&](int64_t img, int64_t g) { return (img * p_.out_ch + g * Mg) * N; };
@@ -199,10 +203,6 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
 }
 
 namespace {
-bool is_pointwise(const ConvParams& p) {
-  return p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 && p.pad_l == 0 &&
-         p.pad_b == 0 && p.pad_r == 0;
-}
 // Floats of expanded activation per band: about half of a 2 MB L2 cache. Smaller expanded images
 // stay in cache anyway and run unfused.
 constexpr int64_t kBandFloats = 256 * 1024;

@@ -98,7 +98,7 @@ class Pool : public Layer {
     const int64_t od = taps[0].first.size(), oh = taps[1].first.size(), ow = taps[2].first.size();
     const int64_t in_plane = in_dim[0] * in_dim[1] * in_dim[2], out_plane = od * oh * ow, W = in_dim[2];
     const int64_t kw = kernel_[r - 1], sw = strides_[r - 1], pw = taps[2].pad_begin;
-    const int64_t ahead = strides_[r - 2 >= 0 ? r - 2 : 0] * W;  // input floats one output row on
+    const int64_t ahead = (r >= 2 ? strides_[r - 2] : 1) * W;  // input floats one output row on
     const int64_t row_len = std::max(pw + W, (ow - 1) * sw + (kw - 1) * dil[2] + 1);
     const float identity = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
     const float* x = in[0]->f32();
