@@ -102,30 +102,23 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   }
   RunContext parallel{pool_.get()}, serial{&serial_pool_};
   std::vector<const Tensor*> in;
-  std::vector<Shape> shapes;
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& st = steps_[i];
     if (st.absorbed) continue;
     in.clear();
-    shapes.clear();
-    for (int s : st.in) {
-      in.push_back(s < 0 ? nullptr : &slots_[s]);
-      shapes.push_back(s < 0 ? Shape{} : slots_[s].shape());
-    }
-    const int64_t macs = st.layer->macs(shapes);
-    // A small layer runs on this thread alone: waking a worker would cost more than it saves.
-    const int64_t work = std::max(macs, in[0] ? in[0]->numel() : 0);
-    RunContext& ctx = work < kMinParallelWork ? serial : parallel;
+    for (int s : st.in) in.push_back(s < 0 ? nullptr : &slots_[s]);
     std::vector<Tensor> out;
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
-      out = st.layer->forward(in, ctx);
+      size_for(st, in);
+      // A small layer runs on this thread alone: waking a worker would cost more than it saves.
+      out = st.layer->forward(in, st.work < kMinParallelWork ? serial : parallel);
     } catch (const ShapeError& e) {
       throw ShapeError(st.where + ": " + e.what());
     }
     if (profiling_) {
       profile_[i].ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      profile_[i].macs = macs;
+      profile_[i].macs = st.macs;
     }
     for (size_t k = 0; k < st.out.size() && k < out.size(); ++k) slots_[st.out[k]] = std::move(out[k]);
     for (int s : st.free_after) slots_[s] = Tensor();
@@ -135,6 +128,19 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   for (int s : input_slots_) slots_[s] = Tensor();
   for (int s : output_slots_) slots_[s] = Tensor();
   return result;
+}
+
+// The step's multiply-accumulates and work for these inputs, recomputed only when the first input's
+// shape changes (frames repeat shapes; macs() works out output shapes).
+void Executor::size_for(Step& st, const std::vector<const Tensor*>& in) {
+  const Shape first = in.empty() || !in[0] ? Shape{} : in[0]->shape();
+  if (st.sized && first == st.sized_for) return;
+  std::vector<Shape> shapes;
+  for (auto* t : in) shapes.push_back(t ? t->shape() : Shape{});
+  st.macs = st.layer->macs(shapes);
+  st.work = std::max(st.macs, numel(first));
+  st.sized_for = first;
+  st.sized = true;
 }
 
 // Step i takes over step i + 1 when i + 1's only activation input is i's only output and nothing

@@ -54,10 +54,15 @@ class Executor {
     std::vector<int> free_after;  // slots whose last use is this step
     std::string where;
     bool absorbed = false;  // run by the step before it (fusion)
+    // Size of the last run (size_for): multiply-accumulates, and work = max(macs, input values).
+    bool sized = false;
+    Shape sized_for;
+    int64_t macs = 0, work = 0;
   };
   std::vector<ValueInfo> inputs_;
   std::vector<std::string> outputs_;
   void fuse_pairs(const std::set<int>& keep, const std::map<int, size_t>& last_use);
+  static void size_for(Step& st, const std::vector<const Tensor*>& in);
 
   std::vector<Step> steps_;
   std::vector<Tensor> slots_;  // activations by slot (constants belong to the layers)
