@@ -42,6 +42,15 @@ Executor::Executor(Graph g, size_t begin, size_t end, ExecOptions opt)
   else
     outputs_ = live_values_at(g, end);
 
+  // Shapes known at load: the range's declared inputs (an unknown batch taken as 1), then what the
+  // layers compute from them. Each layer gets its own through prepare().
+  std::map<std::string, Shape> known;
+  for (auto& in : inputs_) {
+    Shape s = in.shape;
+    if (!s.empty() && s[0] < 0) s[0] = 1;
+    if (!s.empty() && std::all_of(s.begin(), s.end(), [](int64_t d) { return d >= 0; })) known[in.name] = s;
+  }
+
   for (size_t i = begin; i < end; ++i) {
     const Node& n = g.nodes[i];
     Step st;
@@ -64,9 +73,27 @@ Executor::Executor(Graph g, size_t begin, size_t end, ExecOptions opt)
       st.in.push_back(slot(in));
     }
     for (auto& o : n.outputs) st.out.push_back(slot(o));
+    std::vector<Shape> in_shapes;
+    bool shapes_known = true;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      auto it = known.find(n.inputs[k]);
+      if (n.inputs[k].empty() || consts[k] || it != known.end())
+        in_shapes.push_back(n.inputs[k].empty() ? Shape{} : consts[k] ? consts[k]->shape() : it->second);
+      else
+        shapes_known = false;
+    }
     st.layer = make_layer(n, consts);
     for (auto& in : n.inputs)
       if (last_const_use.count(in) && last_const_use[in] == i) g.constants.erase(in);
+    if (shapes_known) {
+      try {
+        const std::vector<Shape> outs = st.layer->output_shapes(in_shapes);
+        st.layer->prepare(in_shapes);
+        for (size_t o = 0; o < n.outputs.size() && o < outs.size(); ++o) known[n.outputs[o]] = outs[o];
+      } catch (const Error&) {
+        // A model whose declared shapes do not fit: run() reports it, naming the input it was given.
+      }
+    }
     steps_.push_back(std::move(st));
   }
   for (auto& o : outputs_) {

@@ -6,6 +6,7 @@
 #include <malloc.h>
 #endif
 
+#include "kernels/channel_lane_conv.h"
 #include "kernels/depthwise.h"
 #include "kernels/simd.h"
 #include "kernels/winograd.h"
@@ -14,17 +15,8 @@ namespace dnn {
 namespace kernels {
 
 namespace {
-// Short copies (at most a strip): whole vectors with masked tails, no library call per run.
-inline void copy_floats(const float* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; i += simd::kWidth) {
-    const int m = static_cast<int>(std::min<int64_t>(simd::kWidth, n - i));
-    simd::storeu_n(dst + i, simd::loadu_n(src + i, m), m);
-  }
-}
-inline void zero_floats(float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; i += simd::kWidth)
-    simd::storeu_n(dst + i, simd::zero(), static_cast<int>(std::min<int64_t>(simd::kWidth, n - i)));
-}
+using simd::copy_floats;
+using simd::zero_floats;
 
 bool is_pointwise(const ConvParams& p) {
   return p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 && p.pad_l == 0 &&
@@ -47,7 +39,7 @@ inline void copy_even_floats(const float* src, float* dst, int64_t n) {
 Im2colPacker::Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p)
     : in_(in), h_(h), w_(w), oh_(p.out_h(h)), ow_(p.out_w(w)), p_(p) {}
 
-void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* d) const {
+void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* d, int64_t ld) const {
   const ConvParams& p = p_;
   const int64_t taps = p.kh * p.kw;
   // The strip's columns are output pixels; split them into runs that stay on one output row, so each
@@ -64,7 +56,7 @@ void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* 
     pix += len;
   }
   int64_t ci = k0 / taps, ky = k0 % taps / p.kw, kx = k0 % p.kw;
-  for (int64_t k = 0; k < kc; ++k, d += kNR) {
+  for (int64_t k = 0; k < kc; ++k, d += ld) {
     const float* plane = in_ + ci * h_ * w_;
     for (int r = 0; r < nruns; ++r) {
       const Run& run = runs[r];
@@ -97,7 +89,7 @@ void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* 
         for (int64_t t = lo; t < hi; ++t) o[t] = src[ix0 + t * sw];
       zero_floats(o + hi, run.len - hi);
     }
-    zero_floats(d + cols, kNR - cols);
+    zero_floats(d + cols, ld - cols);
     if (++kx == p.kw) {
       kx = 0;
       if (++ky == p.kh) {
@@ -131,27 +123,40 @@ void Conv2d::set_padding(int64_t top, int64_t left, int64_t bottom, int64_t righ
   p_.pad_r = right;
 }
 
-void Conv2d::choose_winograd(int64_t h, int64_t w) const {
-  if (p_.out_h(h) * p_.out_w(w) < kWinogradMinPixels) return;
-  // Rebuild the weights from the packed form (the original was not kept), then drop the packed form.
-  std::vector<float> weight(p_.out_ch * p_.in_ch * 9);
-  packed_[0].unpack(weight.data());
-  winograd_ = std::make_unique<Winograd>(p_, weight.data());
+void Conv2d::choose_method(int64_t h, int64_t w) const {
+  if (method_ != Method::Gemm) return;  // Depthwise, fixed at construction
+  const int64_t pixels = p_.out_h(h) * p_.out_w(w);
+  if (winograd_candidate_ && pixels >= kWinogradMinPixels) {
+    // Rebuild the weights from the packed form (the original was not kept).
+    std::vector<float> weight(p_.out_ch * p_.in_ch * 9);
+    packed_[0].unpack(weight.data());
+    winograd_ = std::make_unique<Winograd>(p_, weight.data());
+    method_ = Method::Winograd;
+  } else if (ChannelLaneConv::pays(p_, pixels, act_)) {
+    lanes_ = std::make_unique<ChannelLaneConv>(packed_[0]);
+    method_ = Method::ChannelLanes;
+  } else {
+    return;
+  }
   packed_.clear();
-  method_ = Method::Winograd;
 #ifdef __GLIBC__
-  weight = {};
   malloc_trim(0);  // hand the freed packed and temporary weights back to the OS (peak RSS)
 #endif
 }
 
+void Conv2d::prepare(int64_t h, int64_t w) const {
+  std::call_once(chosen_, [&] { choose_method(h, w); });
+}
+
 void Conv2d::forward(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
                      ThreadPool& pool) const {
-  if (winograd_candidate_) std::call_once(chosen_, [&] { choose_winograd(h, w); });
+  prepare(h, w);
   if (method_ == Method::Depthwise)
     depthwise_conv(p_, depthwise_.data(), bias_.data(), act_, in, batch, h, w, residual, out, pool);
   else if (method_ == Method::Winograd)
     winograd_->forward(p_, in, batch, h, w, bias_.data(), residual, act_, out, pool);
+  else if (method_ == Method::ChannelLanes)
+    lanes_->forward(p_, in, batch, h, w, bias_.data(), residual, act_, out, pool);
   else
     forward_gemm(in, batch, h, w, residual, out, pool);
 }
@@ -220,7 +225,10 @@ void Conv2d::forward_into_depthwise(const Conv2d& dw, const float* in, int64_t b
                                     float* out, ThreadPool& pool) const {
   const ConvParams& d = dw.p_;
   const int64_t C = p_.out_ch, oh = d.out_h(h), ow = d.out_w(w), reach = (d.kh - 1) * d.dil_h;
-  if (C * h * w <= kBandFloats) {  // the expanded image fits in cache whole: one layer after the other
+  prepare(h, w);
+  // The expanded image fits in cache whole, or the expansion left the banded GEMM: one layer after
+  // the other.
+  if (C * h * w <= kBandFloats || method_ != Method::Gemm) {
     float* expanded = thread_scratch(3, C * h * w);
     for (int64_t img = 0; img < batch; ++img) {
       forward(in + img * p_.in_ch * h * w, 1, h, w, nullptr, expanded, pool);

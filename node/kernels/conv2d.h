@@ -6,8 +6,12 @@
 //  - dense 3x3 stride 1 with at most kWinogradMaxPairs channel pairs, on images of at least
 //    kWinogradMinPixels output pixels: Winograd F(4x4, 3x3). Its transformed weights are 4x larger,
 //    so the channel-heavy late layers of VGG / ResNet stay on GEMM, and on small images it does not
-//    pay for its transforms. The image size is known only at the first forward(), which decides
-//    once (later calls with another size keep the method: it is correct for any size).
+//    pay for its transforms. The image size is known at prepare() (the model's declared input) or
+//    else the first forward(), which decides once (later calls with another size keep the method:
+//    it is correct for any size).
+//  - one group on a small output image, whose pixel count fills the GEMM's vector lanes badly
+//    (7x7 = 49 pixels in 64 lanes): the same GEMM transposed, channels in the lanes
+//    (channel_lane_conv.h). Decided likewise.
 //  - everything else: packed GEMM per group, the im2col gather fused into B packing
 //    (1x1 stride-1 unpadded convolutions read the input in place).
 #pragma once
@@ -38,7 +42,7 @@ class Im2colPacker : public BPacker {
  public:
   // `in` points at the group's first input channel (planes of h x w follow).
   Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p);
-  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const override;
+  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst, int64_t ld) const override;
 
  private:
   const float* in_;
@@ -47,6 +51,7 @@ class Im2colPacker : public BPacker {
 };
 
 class Winograd;
+class ChannelLaneConv;
 
 // Largest in_ch * out_ch run through Winograd: 256 x 256 (9.4 MB of transformed weights).
 constexpr int64_t kWinogradMaxPairs = 256 * 256;
@@ -59,7 +64,7 @@ constexpr int64_t kWinogradMinPixels = 28 * 28;
 
 class Conv2d {
  public:
-  enum class Method { Gemm, Depthwise, Winograd };
+  enum class Method { Gemm, Depthwise, Winograd, ChannelLanes };
   // weight: out_ch x (in_ch / groups) x kh x kw; bias: out_ch floats or null. Both are copied into
   // the kernel's own (packed) form, so the caller may free them.
   Conv2d(const ConvParams& p, const float* weight, const float* bias, const Activation& act);
@@ -76,7 +81,9 @@ class Conv2d {
   // in: batch x in_ch x h x w; out: dw's output. dw's padding must be set.
   void forward_into_depthwise(const Conv2d& dw, const float* in, int64_t batch, int64_t h, int64_t w, float* out,
                               ThreadPool& pool) const;
-  // Gemm until a first forward() has moved a Winograd candidate to Winograd.
+  // Settles the method for images of h x w (padding set), if no earlier call or forward() has.
+  void prepare(int64_t h, int64_t w) const;
+  // Gemm until prepare() or a first forward() has moved the convolution to Winograd or ChannelLanes.
   Method method() const { return method_; }
   // auto_pad resolves the padding only once the input size is known.
   void set_padding(int64_t top, int64_t left, int64_t bottom, int64_t right);
@@ -85,18 +92,20 @@ class Conv2d {
   void forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
                     ThreadPool& pool) const;
 
-  void choose_winograd(int64_t h, int64_t w) const;
+  // At the first forward(), when the image size is known: Winograd, ChannelLanes or Gemm.
+  void choose_method(int64_t h, int64_t w) const;
 
   ConvParams p_;
   Activation act_;
   std::vector<float> bias_;       // out_ch floats (zeros without a bias)
   std::vector<float> depthwise_;  // Depthwise: out_ch x kh x kw as given
   bool winograd_candidate_ = false;
-  // Set by the first forward() of a Winograd candidate (once: call_once).
+  // Set by prepare() or the first forward() (once: call_once).
   mutable std::once_flag chosen_;
   mutable Method method_ = Method::Gemm;
-  mutable std::vector<PackedA> packed_;         // Gemm: one packed weight matrix per group
-  mutable std::unique_ptr<Winograd> winograd_;  // Winograd: transformed weights
+  mutable std::vector<PackedA> packed_;               // Gemm: one packed weight matrix per group
+  mutable std::unique_ptr<Winograd> winograd_;        // Winograd: transformed weights
+  mutable std::unique_ptr<ChannelLaneConv> lanes_;    // ChannelLanes: weights packed transposed
 };
 
 }  // namespace kernels

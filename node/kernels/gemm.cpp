@@ -24,7 +24,7 @@ float* thread_scratch(int slot, int64_t n) {
     std::unique_ptr<float, void (*)(void*)> data{nullptr, std::free};
     int64_t size = 0;
   };
-  thread_local Buffer buffers[5];
+  thread_local Buffer buffers[7];
   Buffer& b = buffers[slot];
   if (b.size < n) {
     b.data = alloc_floats(n);
@@ -80,14 +80,14 @@ void PackedA::pack(const float* src, int64_t row_stride, int64_t col_stride, flo
   }
 }
 
-void MatrixPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const {
+void MatrixPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst, int64_t ld) const {
   const float* src = src_ + k0 * row_stride_ + n * col_stride_;
-  for (int64_t k = 0; k < kc; ++k, dst += kNR, src += row_stride_) {
+  for (int64_t k = 0; k < kc; ++k, dst += ld, src += row_stride_) {
     if (col_stride_ == 1)
-      std::memcpy(dst, src, cols * sizeof(float));
+      simd::copy_floats(src, dst, cols);
     else
       for (int64_t j = 0; j < cols; ++j) dst[j] = src[j * col_stride_];
-    std::fill(dst + cols, dst + kNR, 0.f);
+    simd::zero_floats(dst + cols, ld - cols);
   }
 }
 
@@ -192,7 +192,7 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
       strip_ptr[s] = cols == kNR ? B.in_place(k0, n, strip_ld[s]) : nullptr;
       if (!strip_ptr[s]) {
         float* dst = workspace + s * kc * kNR;
-        B.pack(k0, kc, n, cols, dst);
+        B.pack(k0, kc, n, cols, dst, kNR);
         strip_ptr[s] = dst;
         strip_ld[s] = kNR;
       }
@@ -251,13 +251,17 @@ SharedB::SharedB(const BPacker& src, int64_t K, int64_t N, float* buffer, Thread
   pool.parallel_for(blocks * strips, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t k0 = u / strips * kKC, n = u % strips * kNR;
-      src.pack(k0, std::min(kKC, K - k0), n, std::min(kNR, N - n), strip(k0, n));
+      src.pack(k0, std::min(kKC, K - k0), n, std::min(kNR, N - n), strip(k0, n), kNR);
     }
   });
 }
 
-void SharedB::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const {
-  std::memcpy(dst, strip(k0, n), sizeof(float) * kc * kNR);
+void SharedB::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst, int64_t ld) const {
+  const float* src = strip(k0, n);
+  for (int64_t k = 0; k < kc; ++k, dst += ld, src += kNR) {
+    std::memcpy(dst, src, sizeof(float) * cols);
+    std::fill(dst + cols, dst + ld, 0.f);
+  }
 }
 
 const float* SharedB::in_place(int64_t k0, int64_t n, int64_t& ldb) const {

@@ -49,6 +49,11 @@ class PackedA {
   int64_t block_depth(int64_t k0) const { return k0 + kKC <= K_ ? kKC : K_ - k0; }
   // The matrix back in row-major M x K form (for a kernel that re-derives its own weight layout).
   void unpack(float* dst) const;
+  // One element, a(m, k).
+  float at(int64_t m, int64_t k) const {
+    const int64_t k0 = k / kKC * kKC;
+    return panel(k0, m / kMR * kMR)[(k - k0) * kMR + m % kMR];
+  }
 
  private:
   void pack(const float* src, int64_t row_stride, int64_t col_stride, float scale);
@@ -56,12 +61,13 @@ class PackedA {
   std::shared_ptr<float> data_;
 };
 
-// Produces B one strip at a time: rows [k0, k0+kc) x columns [n, n+cols) (cols <= NR) written to
-// dst row-major with NR floats per row, zero-filling columns past cols.
+// Produces B one strip at a time: rows [k0, k0+kc) x columns [n, n+cols) written to dst row-major
+// with ld floats per row (cols <= ld <= NR; the GEMM's strips have ld = NR), zero-filling columns
+// past cols.
 class BPacker {
  public:
   virtual ~BPacker() = default;
-  virtual void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const = 0;
+  virtual void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst, int64_t ld) const = 0;
   // A full strip that can be read where it is (rows ldb floats apart), or null: then it is packed.
   virtual const float* in_place(int64_t k0, int64_t n, int64_t& ldb) const { return nullptr; }
 };
@@ -72,7 +78,7 @@ class MatrixPacker : public BPacker {
  public:
   MatrixPacker(const float* src, int64_t row_stride, int64_t col_stride = 1, bool in_place = false)
       : src_(src), row_stride_(row_stride), col_stride_(col_stride), in_place_(in_place) {}
-  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const override;
+  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst, int64_t ld) const override;
   const float* in_place(int64_t k0, int64_t n, int64_t& ldb) const override;
 
  private:
@@ -89,7 +95,7 @@ class SharedB : public BPacker {
   static int64_t packed_floats(int64_t K, int64_t N) { return K * ((N + kNR - 1) / kNR * kNR); }
   // Packs all of `src` (K x N) into `buffer`, strips spread over the pool.
   SharedB(const BPacker& src, int64_t K, int64_t N, float* buffer, ThreadPool& pool);
-  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst) const override;
+  void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst, int64_t ld) const override;
   const float* in_place(int64_t k0, int64_t n, int64_t& ldb) const override;
 
  private:
@@ -129,7 +135,7 @@ void gemm(const float* a_src, int64_t a_row_stride, int64_t a_col_stride, float 
           int64_t M, int64_t K, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
 void gemm(const PackedA& A, const BPacker& B, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
 
-// This thread's 64-byte aligned scratch buffer number `slot` (0..4), grown to at least n floats and
+// This thread's 64-byte aligned scratch buffer number `slot` (0..6), grown to at least n floats and
 // kept for the next call: kernels reuse it instead of allocating (and page-faulting) per call.
 float* thread_scratch(int slot, int64_t n);
 

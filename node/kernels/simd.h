@@ -2,6 +2,8 @@
 // AVX-512 (16 lanes), AVX2+FMA (8 lanes), or a plain scalar "vector" the compiler may vectorise
 // itself (NEON on aarch64, or an x86-64 build without AVX2).
 #pragma once
+#include <cstdint>
+
 #include "kernels/activation.h"
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
@@ -145,6 +147,54 @@ inline Vec min(Vec a, Vec b) {
   return a;
 }
 inline float hsum(Vec a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
+#endif
+
+// Short copies (a strip or so): whole vectors with masked tails, no library call per run.
+inline void copy_floats(const float* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; i += kWidth) {
+    const int m = n - i < kWidth ? static_cast<int>(n - i) : kWidth;
+    storeu_n(dst + i, loadu_n(src + i, m), m);
+  }
+}
+inline void zero_floats(float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; i += kWidth) storeu_n(dst + i, zero(), n - i < kWidth ? static_cast<int>(n - i) : kWidth);
+}
+
+// A kWidth x kWidth transpose in place: lane j of r[i] becomes lane i of r[j].
+#if defined(__AVX512F__)
+inline void transpose(Vec r[16]) {
+  // Pairs of rows interleaved by 32, then 64 bits (inside 128-bit blocks), then the blocks moved.
+  Vec t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  auto lo64 = [](Vec a, Vec b) { return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b))); };
+  auto hi64 = [](Vec a, Vec b) { return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b))); };
+  for (int i = 0; i < 16; i += 4) {  // u[i + c], block L: column 4L + c of rows i..i+3
+    u[i] = lo64(t[i], t[i + 2]);
+    u[i + 1] = hi64(t[i], t[i + 2]);
+    u[i + 2] = lo64(t[i + 1], t[i + 3]);
+    u[i + 3] = hi64(t[i + 1], t[i + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const Vec v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const Vec w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    r[4 + c] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+    r[8 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+  }
+}
+#else
+inline void transpose(Vec r[kWidth]) {  // through memory: these builds do not use it on a hot path
+  float t[kWidth][kWidth], col[kWidth];
+  for (int i = 0; i < kWidth; ++i) storeu(t[i], r[i]);
+  for (int j = 0; j < kWidth; ++j) {
+    for (int i = 0; i < kWidth; ++i) col[i] = t[i][j];
+    r[j] = loadu(col);
+  }
+}
 #endif
 
 // The fused activations on a whole vector (Sigmoid has no vector form here: callers use finish_row).

@@ -84,6 +84,13 @@ class ConvLayer : public Layer {
     return {out};
   }
 
+  void prepare(const std::vector<Shape>& in) override {
+    const Shape& x = in.at(0);
+    const kernels::ConvParams p = resolved(x);
+    conv_->set_padding(p.pad_t, p.pad_l, p.pad_b, p.pad_r);
+    conv_->prepare(spatial_ == 2 ? x[2] : 1, x.back());
+  }
+
   // A 1x1 convolution absorbs the depthwise convolution it feeds (MobileNet's inverted residuals).
   bool absorb(Layer& next) override {
     auto* dw = dynamic_cast<ConvLayer*>(&next);

@@ -32,6 +32,10 @@ class Layer {
   virtual std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) = 0;
   // Multiply-accumulates of one forward() for these input shapes (inspect and the planner).
   virtual int64_t macs(const std::vector<Shape>& in) const { return 0; }
+  // The input shapes the model declares, where it does, given once at load after load(): a layer
+  // whose method depends on them (Conv: Winograd, channels in lanes) settles it now, while the rest
+  // of the model's weights are not all resident yet, instead of at the first forward().
+  virtual void prepare(const std::vector<Shape>& in) {}
   // Fusion, offered by the executor: take over `next`, whose only non-constant input is this
   // layer's only output, used by nothing else; forward() then returns next's outputs. Returns false
   // (the default) where the pair has no fused kernel.

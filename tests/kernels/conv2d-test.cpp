@@ -1,4 +1,4 @@
-// Conv2d (GEMM with fused im2col, pointwise, Winograd, depthwise with any channel multiplier) against a double-precision reference on
+// Conv2d (GEMM with fused im2col, pointwise, Winograd, channels in lanes, depthwise with any channel multiplier) against a double-precision reference on
 // random data: many shapes, strides, dilations, groups, asymmetric pads, batch > 1, every fused
 // activation, with and without residual; 1 and 2 threads must agree bit for bit.
 #include <gtest/gtest.h>
@@ -60,10 +60,10 @@ TEST(Conv2d, GemmPathShapes) {
       {1, 4, 12, 15, 5, 1, 3, 2, 1, 2, 1, 3, 0, 1, 2, 0, ActKind::LeakyRelu, true, false}, // asymmetric
       {3, 6, 9, 10, 8, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::HardSwish, true, true},   // groups
       {1, 12, 7, 7, 12, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Sigmoid, true, false},   // grouped 1x1
-      {1, 8, 6, 6, 16, 1, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, ActKind::Relu, true, true},        // stride 3
-      {1, 3, 11, 11, 11, 1, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},   // AlexNet conv1-like
+      {1, 8, 12, 12, 16, 1, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, ActKind::Relu, true, true},      // stride 3
+      {1, 3, 31, 31, 11, 1, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},   // AlexNet conv1-like
       {1, 70, 9, 9, 37, 1, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},       // K > KC (630)
-      {1, 300, 3, 4, 20, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::None, true, false},     // K > KC, pointwise
+      {1, 300, 4, 8, 20, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::None, true, false},     // K > KC, pointwise
   };
   for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Gemm);
 }
@@ -72,7 +72,46 @@ TEST(Conv2d, ManyTilesAndThreadSplits) {
   // N > NC, M > MC and partial tiles on both edges; residual + Relu as in ResNet.
   run_case({1, 16, 31, 29, 103, 1, 3, 3, 1, 1, 2, 1, 1, 1, 1, 1, ActKind::Relu, true, true}, kernels::Conv2d::Method::Gemm);
   run_case({2, 24, 40, 33, 50, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Clip, true, true}, kernels::Conv2d::Method::Gemm);
-  run_case({1, 17, 5, 5, 300, 1, 3, 5, 1, 1, 1, 1, 1, 2, 1, 2, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
+  run_case({1, 17, 16, 16, 300, 1, 3, 5, 1, 1, 1, 1, 1, 2, 1, 2, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
+}
+
+// Channels in lanes: the method of small output images with 16-lane vectors (AVX-512). Partial
+// strips of channels, tiles of pixels that do not divide the image, K over several KC blocks,
+// stride, dilation, asymmetric pads, batch 2, every vector epilogue.
+#if defined(__AVX512F__)
+constexpr auto kSmallImageMethod = kernels::Conv2d::Method::ChannelLanes;
+#else
+constexpr auto kSmallImageMethod = kernels::Conv2d::Method::Gemm;
+#endif
+
+TEST(Conv2d, ChannelLanes) {
+  const Case cases[] = {
+      {2, 40, 7, 7, 88, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Clip, true, true},        // 32 + 32 + 24 channels
+      {1, 300, 14, 14, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},     // K = 2700
+      {1, 20, 9, 9, 96, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::HardSwish, true, false},  // 5x5: 13 + 12 pixels
+      {1, 16, 1, 23, 32, 1, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, ActKind::LeakyRelu, false, true}, // 12 + 11 pixels
+      {1, 24, 11, 11, 64, 1, 3, 3, 1, 1, 2, 2, 2, 1, 2, 3, ActKind::None, true, false},     // dilation, asymmetric
+  };
+  for (const Case& c : cases) run_case(c, kSmallImageMethod);
+}
+
+// Chosen on a small image, the method stays right on a large one, alone or fused with a depthwise
+// convolution (which then runs unfused).
+TEST(Conv2d, ChannelLanesChosenOnASmallImageServesALargeOne) {
+  const ConvParams pw{32, 64, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, dw{64, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+  const auto w1 = testref::random_floats(64 * 32, 1), w2 = testref::random_floats(64 * 9, 2);
+  const auto small = testref::random_floats(32 * 7 * 7, 3), large = testref::random_floats(32 * 90 * 90, 4);
+  kernels::Conv2d expand(pw, w1.data(), nullptr, {}), depthwise(dw, w2.data(), nullptr, {});
+  ThreadPool pool(2);
+  std::vector<float> y_small(64 * 7 * 7), mid(64 * 90 * 90), apart(mid.size()), fused(mid.size());
+  ASSERT_TRUE(expand.can_feed_depthwise(depthwise));  // fusion is decided at load, before any image
+  expand.forward(small.data(), 1, 7, 7, nullptr, y_small.data(), pool);
+  EXPECT_EQ(expand.method(), kSmallImageMethod);
+  expand.forward(large.data(), 1, 90, 90, nullptr, mid.data(), pool);
+  testref::expect_close(mid.data(), testref::conv(pw, large.data(), 1, 90, 90, w1.data(), nullptr, nullptr, {}), "large");
+  depthwise.forward(mid.data(), 1, 90, 90, nullptr, apart.data(), pool);
+  expand.forward_into_depthwise(depthwise, large.data(), 1, 90, 90, fused.data(), pool);
+  EXPECT_TRUE(testref::bitwise_equal(apart, fused));
 }
 
 TEST(Conv2d, Winograd) {
@@ -88,8 +127,8 @@ TEST(Conv2d, Winograd) {
       {3, 32, 30, 30, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},
   };
   for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Winograd);
-  // Too few output pixels for the transforms to pay: the same layer stays on the GEMM.
-  run_case({1, 64, 14, 14, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true}, kernels::Conv2d::Method::Gemm);
+  // Too few output pixels for the transforms to pay: the same layer stays on a GEMM.
+  run_case({1, 64, 14, 14, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true}, kSmallImageMethod);
 }
 
 TEST(Conv2d, Depthwise) {
@@ -121,6 +160,7 @@ TEST(Conv2d, PointwiseIntoDepthwiseIsBitwiseTheTwoInTurn) {
       {2, 24, 144, 56, 56, 3, 1, 1, 1, 1, 1, 1},   // block 3, batch 2
       {1, 8, 64, 130, 70, 5, 1, 2, 4, 3, 2, 4},    // several bands, dilation, asymmetric pads
       {1, 8, 40, 31, 9, 3, 2, 1, 0, 2, 1, 0},      // odd sizes, no top pad
+      {1, 160, 960, 7, 7, 3, 1, 1, 1, 1, 1, 1},    // block 16: a small image, channels in lanes
   };
   for (const auto& c : cases) {
     const ConvParams pw{c.in_ch, c.ch, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
