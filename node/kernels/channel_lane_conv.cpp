@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/tensor.h"
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
 
@@ -131,7 +132,8 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
   const bool pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 &&
                          p.pad_l == 0 && p.pad_b == 0 && p.pad_r == 0;
   // im2col^T of one image: per tile, all K rows of R pixels (zero past the image).
-  float* a = thread_scratch(5, tiles * K_ * R);
+  Tensor a_buffer = Tensor::uninitialized({tiles * K_ * R});
+  float* a = a_buffer.f32();
   const float* weight_end = weight_.get() + strips * kNR * K_;
   for (int64_t img = 0; img < batch; ++img) {
     const float* x = in + img * p.in_ch * h * w;
@@ -144,7 +146,7 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
     float* y = out + img * M_ * N;
     const float* res = residual ? residual + img * M_ * N : nullptr;
     pool.parallel_for(strips * runs, [&](int64_t u0, int64_t u1) {
-      float* partial = thread_scratch(6, run_len * R * kNR);
+      float* partial = thread_scratch(4, run_len * R * kNR);
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t m0 = u / runs * kNR, first_tile = u % runs * run_len;
         const int64_t last_tile = std::min(tiles, first_tile + run_len);

@@ -130,7 +130,7 @@ void Conv2d::choose_method(int64_t h, int64_t w) const {
     // Rebuild the weights from the packed form (the original was not kept).
     std::vector<float> weight(p_.out_ch * p_.in_ch * 9);
     packed_[0].unpack(weight.data());
-    winograd_ = std::make_unique<Winograd>(p_, weight.data());
+    winograd_ = std::make_unique<Winograd>(p_, weight.data(), pixels >= kWinogradPerCallPixels);
     method_ = Method::Winograd;
   } else if (ChannelLaneConv::pays(p_, pixels, act_)) {
     lanes_ = std::make_unique<ChannelLaneConv>(packed_[0]);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/tensor.h"
 #include "kernels/simd.h"
 
 namespace dnn {
@@ -38,6 +39,27 @@ inline void output_transform(const Vec m[6], Vec o[4]) {
   o[3] = add(fma(set1(8.f), d, b), m[5]);
 }
 
+// U[xi][c][m] = (G g G^T)[xi] for input channels [c0, c1), vectorised over output channels; g is
+// laid out [c][9][m]. G is the F(4, 3) kernel transform.
+void transform_weights(const float* g, int64_t C, int64_t M, int64_t c0, int64_t c1, float* u) {
+  static const float G[6][3] = {{1.f / 4, 0, 0},         {-1.f / 6, -1.f / 6, -1.f / 6}, {-1.f / 6, 1.f / 6, -1.f / 6},
+                                {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
+  using namespace simd;
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t m0 = 0; m0 < M; m0 += kW) {
+      const int n = static_cast<int>(std::min(kW, M - m0));
+      Vec gv[9], t[6][3];
+      for (int k = 0; k < 9; ++k) gv[k] = loadu_n(g + (c * 9 + k) * M + m0, n);
+      for (int i = 0; i < 6; ++i)
+        for (int s = 0; s < 3; ++s)
+          t[i][s] = fma(set1(G[i][2]), gv[6 + s], fma(set1(G[i][1]), gv[3 + s], mul(set1(G[i][0]), gv[s])));
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j)
+          storeu_n(u + ((i * 6 + j) * C + c) * M + m0,
+                   fma(set1(G[j][2]), t[i][2], fma(set1(G[j][1]), t[i][1], mul(set1(G[j][0]), t[i][0]))), n);
+    }
+}
+
 // Tiles per block: the transformed input block (36 x in_ch x tiles floats) should stay near 1 MB.
 int64_t target_tiles(int64_t in_ch) { return std::clamp<int64_t>(7000 / std::max<int64_t>(in_ch, 1), kNR, 8 * kNR); }
 
@@ -47,23 +69,17 @@ bool Winograd::applies(const ConvParams& p) {
   return p.groups == 1 && p.kh == 3 && p.kw == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1;
 }
 
-Winograd::Winograd(const ConvParams& p, const float* weight) : in_ch_(p.in_ch), out_ch_(p.out_ch) {
-  // U = G g G^T per channel pair, in double; G is the F(4, 3) kernel transform.
-  static const double G[6][3] = {{1.0 / 4, 0, 0},         {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-  const int64_t pairs = out_ch_ * in_ch_;
-  u_.assign(kXi * pairs, 0.f);  // [xi][c][m]: each U[xi]^T row-major, the GEMM's B operand
-  for (int64_t m = 0; m < out_ch_; ++m)
-    for (int64_t c = 0; c < in_ch_; ++c) {
-      const float* g = weight + (m * in_ch_ + c) * 9;
-      double t[6][3];
-      for (int i = 0; i < 6; ++i)
-        for (int j = 0; j < 3; ++j) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-      for (int i = 0; i < 6; ++i)
-        for (int j = 0; j < 6; ++j)
-          u_[((i * 6 + j) * in_ch_ + c) * out_ch_ + m] =
-              static_cast<float>(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
-    }
+Winograd::Winograd(const ConvParams& p, const float* weight, bool transform_per_call)
+    : in_ch_(p.in_ch), out_ch_(p.out_ch) {
+  const int64_t C = in_ch_, M = out_ch_;
+  g_.resize(C * 9 * M);  // [c][9][m]: output channels contiguous, for the vectorised transform
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t c = 0; c < C; ++c)
+      for (int k = 0; k < 9; ++k) g_[(c * 9 + k) * M + m] = weight[(m * C + c) * 9 + k];
+  if (transform_per_call) return;
+  u_.resize(kXi * C * M);
+  transform_weights(g_.data(), C, M, 0, C, u_.data());
+  g_ = {};
 }
 
 void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int64_t h, int64_t w, const float* bias,
@@ -79,6 +95,14 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
   const int64_t nvec = (tw + 1 + kW - 1) / kW, row_len = 4 * kW * nvec;
   const int64_t ld = (max_tiles + kW + kNR - 1) / kNR * kNR;  // V row stride, with a vector of slack
   const int64_t tiles_pad = (max_tiles + kMR - 1) / kMR * kMR;
+
+  const float* transformed = u_.data();
+  Tensor scratch;
+  if (u_.empty()) {  // transformed now, into a buffer that goes back to the activations' cache
+    scratch = Tensor::uninitialized({kXi * C * M});
+    pool.parallel_for(C, [&](int64_t c0, int64_t c1) { transform_weights(g_.data(), C, M, c0, c1, scratch.f32()); });
+    transformed = scratch.f32();
+  }
 
   pool.parallel_for(batch * blocks, [&](int64_t ub, int64_t ue) {
     float* v = thread_scratch(1, kXi * C * ld);
@@ -155,7 +179,7 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
       // the GEMM's rows and output channels its vector lanes, so few tiles (small images) waste no lanes.
       for (int64_t xi = 0; xi < kXi; ++xi) {
         const PackedA a(v + xi * C * ld, tiles, C, 1, ld, apack);
-        gemm_block(a, MatrixPacker(u_.data() + xi * C * M, M, 1, true), 0, tiles, 0, M, prod + xi * tiles_pad * M, M,
+        gemm_block(a, MatrixPacker(transformed + xi * C * M, M, 1, true), 0, tiles, 0, M, prod + xi * tiles_pad * M, M,
                    Epilogue{}, ws);
       }
       // Output transform, vectorised over output channels, scattered into the channel planes.
