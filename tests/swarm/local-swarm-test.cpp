@@ -84,7 +84,7 @@ std::vector<std::string> leftovers_of(pid_t pid) {
     for (std::string line; std::getline(in, line);)
       if (line.find(":memory:") != std::string::npos) memcg = "/sys/fs/cgroup/memory" + line.substr(line.rfind(':') + 1);
   }
-  for (const std::string dir : {std::string("/sys/fs/cgroup/cpu"), memcg, std::string("/var/run/netns")}) {
+  for (const std::string& dir : {std::string("/sys/fs/cgroup/cpu"), memcg, std::string("/var/run/netns")}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec))
       if (e.path().filename().string().rfind(tag, 0) == 0) found.push_back(e.path().string());
@@ -166,7 +166,9 @@ TEST(LocalSwarm, CtrlCTearsEverythingDown) {
   while (slurp(err).find("frames answered") == std::string::npos && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_NE(slurp(err).find("frames answered"), std::string::npos) << slurp(err);
-  if (emulate) EXPECT_FALSE(leftovers_of(pid).empty()) << "the run made no devices to clean up";
+  if (emulate) {
+    EXPECT_FALSE(leftovers_of(pid).empty()) << "the run made no devices to clean up";
+  }
   ::kill(pid, SIGINT);
   int status = 0;
   ::waitpid(pid, &status, 0);

@@ -232,7 +232,10 @@ TEST(SwarmReconnect, NodesResubscribeAndServeAfterABrokerRestart) {
   swarm.broker().start();   // an empty broker: no subscriptions, no retained topology
   // Each node says hello again once it has resubscribed (within its 1-4 s retry interval).
   BoundedQueue<Inbound> hellos(100);
-  MqttClient watcher(MqttOptions{swarm.broker().url(), "watcher"}, [&](Inbound&& m) { hellos.try_push(std::move(m)); });
+  MqttOptions watcher_opt;
+  watcher_opt.broker = swarm.broker().url();
+  watcher_opt.client_id = "watcher";
+  MqttClient watcher(watcher_opt, [&](Inbound&& m) { hellos.try_push(std::move(m)); });
   watcher.connect();
   watcher.subscribe(Topics().hello("+"));
   std::set<std::string> back;

@@ -93,7 +93,10 @@ TEST(SwarmRefusal, BadMessagesGetAnErrorAndTheNodeServesOn) {
   InProcessSwarm swarm(make_plan("fc", {stage("a", 0, 1)}), g);
   Topics topics;
   BoundedQueue<Inbound> replies(100);
-  MqttClient raw(MqttOptions{swarm.broker().url(), "raw"}, [&](Inbound&& m) { replies.try_push(std::move(m)); });
+  MqttOptions raw_opt;
+  raw_opt.broker = swarm.broker().url();
+  raw_opt.client_id = "raw";
+  MqttClient raw(raw_opt, [&](Inbound&& m) { replies.try_push(std::move(m)); });
   raw.connect();
   raw.subscribe("dnnswarm/raw/reply");
 
