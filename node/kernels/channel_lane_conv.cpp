@@ -5,7 +5,9 @@
 #include "kernels/channel_lane_conv.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <vector>
 
 #include "core/tensor.h"
 #include "kernels/gemm.h"
@@ -44,27 +46,30 @@ struct TileOutput {
   Vec lo, hi, alpha;
 };
 
-// Rows [0, R) x kNR channels += a (kc x R, k-major) * b (kc x kNR). The sums start from zero or
-// from `partial`; they go back to `partial`, or with `out` transposed to NCHW through the epilogue.
-// Meanwhile up to kc cache lines from `next` are fetched into L2: the weights the next block will
-// read, which inside a model come cold from L3 or memory.
-template <int R>
-void tile_product(int64_t kc, const float* a, const float* b, float* partial, bool first, const TileOutput* out,
-                  const float* next, int64_t next_lines) {
+// Rows [0, R) x kNR channels += A (kc x R) * b (kc x kNR). With SW = 0, A is a packed panel
+// (k-major); otherwise A is read from the input itself: a(k, r) = a[offsets[k] + r * SW]. The
+// sums start from zero or from `partial`; they go back to `partial`, or with `out` transposed to
+// NCHW through the epilogue. Meanwhile up to kc cache lines from `next` are fetched into L2: the
+// weights the next block will read, which inside a model come cold from L3 or memory.
+template <int R, int SW>
+void tile_product(int64_t kc, const float* a, const int32_t* offsets, const float* b, float* partial, bool first,
+                  const TileOutput* out, const float* next, int64_t next_lines) {
   using namespace simd;
   Vec acc[R][kVecs];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int j = 0; j < kVecs; ++j) acc[r][j] = first ? zero() : load(partial + r * kNR + j * kW);
-  for (int64_t k = 0; k < kc; ++k, a += R, b += kNR) {
+  constexpr int step = SW ? SW : 1;
+  for (int64_t k = 0; k < kc; ++k, b += kNR) {
     if (k < next_lines) __builtin_prefetch(next + k * 16, 0, 2);
+    const float* x = SW ? a + offsets[k] : a + k * R;
     Vec bv[kVecs];
 #pragma GCC unroll 4
     for (int j = 0; j < kVecs; ++j) bv[j] = load(b + j * kW);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const Vec av = set1(a[r]);
+      const Vec av = set1(x[r * step]);
 #pragma GCC unroll 4
       for (int j = 0; j < kVecs; ++j) acc[r][j] = fma(av, bv[j], acc[r][j]);
     }
@@ -90,14 +95,28 @@ void tile_product(int64_t kc, const float* a, const float* b, float* partial, bo
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, const float*, float*, bool, const TileOutput*, const float*, int64_t);
+using TileFn = void (*)(int64_t, const float*, const int32_t*, const float*, float*, bool, const TileOutput*,
+                        const float*, int64_t);
 
+template <int SW>
 TileFn tile_fn(int rows) {
-  static const TileFn table[] = {nullptr,           tile_product<1>,  tile_product<2>,  tile_product<3>,
-                                 tile_product<4>,  tile_product<5>,  tile_product<6>,  tile_product<7>,
-                                 tile_product<8>,  tile_product<9>,  tile_product<10>, tile_product<11>,
-                                 tile_product<12>, tile_product<13>, tile_product<14>};
+  static const TileFn table[] = {
+      nullptr,               tile_product<1, SW>,  tile_product<2, SW>,  tile_product<3, SW>,  tile_product<4, SW>,
+      tile_product<5, SW>,   tile_product<6, SW>,  tile_product<7, SW>,  tile_product<8, SW>,  tile_product<9, SW>,
+      tile_product<10, SW>,  tile_product<11, SW>, tile_product<12, SW>, tile_product<13, SW>, tile_product<14, SW>};
   return table[rows];
+}
+
+// Input strides that direct tiles support (compile-time, so the R broadcasts use fixed offsets).
+bool direct_stride(int64_t s) { return s == 1 || s == 2 || s == 4; }
+
+TileFn tile_fn(int rows, int64_t stride) {  // stride 0: packed panels
+  switch (stride) {
+    case 1: return tile_fn<1>(rows);
+    case 2: return tile_fn<2>(rows);
+    case 4: return tile_fn<4>(rows);
+    default: return tile_fn<0>(rows);
+  }
 }
 
 }  // namespace
@@ -107,6 +126,10 @@ bool ChannelLaneConv::pays(const ConvParams& p, int64_t pixels, const Activation
   auto used = [](int64_t n, int64_t step) { return double(n) / double((n + step - 1) / step * step); };
   const int rows = tile_rows(pixels);
   const double gemm = used(pixels, kNR), lanes = used(p.out_ch, kNR) * used(pixels, rows);
+  // An RGB stem with a large kernel (ResNet's 7x7, AlexNet's 11x11): its GEMM spends much of its
+  // time gathering im2col strips, which direct tiles do without. (With a 3x3 stem, MobileNetV2's,
+  // the epilogue's transposes cost more than that gather: measured 0.34 -> 0.48 ms.)
+  if (p.in_ch <= 4 && p.in_ch * p.kh * p.kw >= 64 && direct_stride(p.stride_w)) return true;
   return lanes > 1.04 * gemm;
 }
 
@@ -124,24 +147,68 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
   const int64_t N = p.out_h(h) * p.out_w(w), strips = (M_ + kNR - 1) / kNR;
   const int R = tile_rows(N);
   const int64_t tiles = (N + R - 1) / R;
-  const TileFn tile = tile_fn(R);
   // Units: a strip of channels times a run of tiles; runs split only to feed every thread.
   const int64_t want = pool.size() > 1 ? 4 * pool.size() : 1;
   const int64_t runs = std::min(tiles, std::max<int64_t>(1, (want + strips - 1) / strips));
   const int64_t run_len = (tiles + runs - 1) / runs;
   const bool pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 &&
                          p.pad_l == 0 && p.pad_b == 0 && p.pad_r == 0;
-  // im2col^T of one image: per tile, all K rows of R pixels (zero past the image).
-  Tensor a_buffer = Tensor::uninitialized({tiles * K_ * R});
+
+  // Direct tiles read their pixels in place, from the input or, with padding, from a padded copy
+  // of it: a whole tile on one output row. Tap k = (channel, ky, kx) of pixel r is at the tile's
+  // base + offset[k] + r * sw. (A pointwise convolution is one long row.) The other tiles (across a
+  // row end, or short) are packed: im2col^T, all K rows of R pixels per tile, zero past the image.
+  const bool padded = !pointwise && (p.pad_t || p.pad_l || p.pad_b || p.pad_r);
+  const int64_t H = pointwise ? 1 : h + p.pad_t + p.pad_b, W = pointwise ? N : w + p.pad_l + p.pad_r;
+  const int64_t OW = pointwise ? N : p.out_w(w), sw = pointwise ? 1 : p.stride_w;
+  const bool direct = direct_stride(sw) && p.in_ch * H * W < INT32_MAX;
+  std::vector<int32_t> offset(direct ? K_ : 0);
+  for (int64_t k = 0; k < static_cast<int64_t>(offset.size()); ++k) {
+    const int64_t c = k / (p.kh * p.kw), ky = k / p.kw % p.kh, kx = k % p.kw;
+    offset[k] = static_cast<int32_t>(c * H * W + ky * p.dil_h * W + kx * p.dil_w);
+  }
+  std::vector<int64_t> base(tiles, -1), panel(tiles, -1);  // per tile: input offset, or packed panel
+  int64_t panels = 0, direct_tiles = 0;
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t p0 = t * R, oy = p0 / OW, ox0 = p0 % OW;
+    if (direct && p0 + R <= N && ox0 + R <= OW) {
+      base[t] = oy * p.stride_h * W + ox0 * sw;
+      ++direct_tiles;
+    } else {
+      panel[t] = panels++;
+    }
+  }
+  Tensor padded_input = Tensor::uninitialized({padded && direct_tiles ? p.in_ch * H * W : 1});
+  const TileFn direct_tile = tile_fn(R, direct ? sw : 0), packed_tile = tile_fn(R, 0);
+  Tensor a_buffer = Tensor::uninitialized({std::max<int64_t>(1, panels * K_ * R)});
   float* a = a_buffer.f32();
   const float* weight_end = weight_.get() + strips * kNR * K_;
   for (int64_t img = 0; img < batch; ++img) {
     const float* x = in + img * p.in_ch * h * w;
+    const float* xd = x;  // what direct tiles read
+    if (padded && direct_tiles) {
+      float* xp = padded_input.f32();
+      pool.parallel_for(p.in_ch, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          float* d = xp + c * H * W;
+          simd::zero_floats(d, p.pad_t * W);
+          for (int64_t y = 0; y < h; ++y) {
+            float* row = d + (p.pad_t + y) * W;
+            simd::zero_floats(row, p.pad_l);
+            std::memcpy(row + p.pad_l, x + (c * h + y) * w, w * sizeof(float));
+            simd::zero_floats(row + p.pad_l + w, p.pad_r);
+          }
+          simd::zero_floats(d + (p.pad_t + h) * W, p.pad_b * W);
+        }
+      });
+      xd = xp;
+    }
     const MatrixPacker matrix(x, N);
     const Im2colPacker im2col(x, h, w, p);
     const BPacker& packer = pointwise ? static_cast<const BPacker&>(matrix) : im2col;
     pool.parallel_for(tiles, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) packer.pack(0, K_, t * R, std::min<int64_t>(R, N - t * R), a + t * K_ * R, R);
+      for (int64_t t = t0; t < t1; ++t)
+        if (panel[t] >= 0) packer.pack(0, K_, t * R, std::min<int64_t>(R, N - t * R), a + panel[t] * K_ * R, R);
     });
     float* y = out + img * M_ * N;
     const float* res = residual ? residual + img * M_ * N : nullptr;
@@ -169,7 +236,11 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
               o.residual = res ? res + m0 * N + t * R : nullptr;
               o.pixels = static_cast<int>(std::min<int64_t>(R, N - t * R));
             }
-            tile(kc, a + (t * K_ + k0) * R, b, part, k0 == 0, last ? &o : nullptr, next + done, lines);
+            if (base[t] >= 0)
+              direct_tile(kc, xd + base[t], offset.data() + k0, b, part, k0 == 0, last ? &o : nullptr, next + done, lines);
+            else
+              packed_tile(kc, a + (panel[t] * K_ + k0) * R, nullptr, b, part, k0 == 0, last ? &o : nullptr, next + done,
+                          lines);
           }
         }
       }

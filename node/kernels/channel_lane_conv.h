@@ -9,9 +9,12 @@
 // epilogue (bias, residual, activation): callers see an ordinary convolution.
 //
 // Loops, BLIS-style with the roles swapped: W^T is packed once, in strips of kNR output channels;
-// the image's im2col^T is packed per call, in panels of R pixels; for each strip and KC block of K,
-// every pixel tile runs an R x kNR microkernel, partial sums waiting in a small per-thread buffer
-// between K blocks. Every output is summed in the same order whatever the thread count.
+// for each strip and KC block of K, every pixel tile runs an R x kNR microkernel, partial sums
+// waiting in a small per-thread buffer between K blocks. A tile on one output row reads its
+// pixels straight from the input (or a zero-padded copy of it) through a table of tap offsets, at
+// a fixed stride of 1, 2 or 4: no im2col at all. Only the other tiles (across a row end, or
+// short) get a packed im2col^T panel per call. Every output is summed in the same order whatever
+// the thread count.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -25,9 +28,10 @@ namespace kernels {
 
 class ChannelLaneConv {
  public:
-  // Whether this form leaves clearly fewer lanes idle than conv2d's GEMM on an output of `pixels`.
-  // Only with 16-lane vectors (AVX-512), where it was measured; never for Sigmoid, which has no
-  // vector epilogue.
+  // Whether this form leaves clearly fewer lanes idle than conv2d's GEMM on an output of `pixels`,
+  // or is an RGB stem with a large kernel, whose GEMM mostly gathers im2col strips. Only with
+  // 16-lane vectors (AVX-512), where it was measured; never for Sigmoid, which has no vector
+  // epilogue.
   static bool pays(const ConvParams& p, int64_t pixels, const Activation& act);
   // From conv2d's packed weights (one group: out_ch x K, K = in_ch * kh * kw), read in place: no
   // unpacked copy, so switching a layer over costs one extra copy of its weights, not two.
