@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
       {"depthwise3x3 144ch @56", 144, 144, 144, 3, 1, 1, 56},
       {"depthwise3x3/2 144ch @56 (MobileNetV2)", 144, 144, 144, 3, 2, 1, 56},
       {"depthwise3x3 960ch @7 (MobileNetV2)", 960, 960, 960, 3, 1, 1, 7},
+      {"depthwise3x3 384ch @14 (MobileNetV2)", 384, 384, 384, 3, 1, 1, 14},
+      {"depthwise3x3 192ch @28 (MobileNetV2)", 192, 192, 192, 3, 1, 1, 28},
+      {"depthwise3x3/2 576ch @14 (MobileNetV2)", 576, 576, 576, 3, 2, 1, 14},
   };
   for (const ConvShape& s : convs) {
     if (!filter.empty() && std::string(s.name).find(filter) == std::string::npos) continue;

@@ -5,6 +5,8 @@
 // Each channel plane is first copied into a zero-padded buffer split into `stride_w` column phases
 // (phase p holds padded columns p, p+s, p+2s, ...), so every tap of every output row becomes one
 // contiguous vector load: no bounds checks and no gathers in the inner loop, for stride 1 and 2 alike.
+// Small images (output rows of at most 8 pixels) with 16-lane vectors go channels-in-lanes
+// instead: 16 planes transposed into one pixel-major block, a vector of 16 channels per pixel.
 #pragma once
 #include <cstdint>
 

@@ -149,6 +149,11 @@ TEST(Conv2d, Depthwise) {
       {1, 1, 28, 28, 6, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},      // LeNet conv1
       {2, 3, 13, 11, 12, 3, 3, 3, 2, 1, 1, 1, 1, 0, 1, 2, ActKind::Clip, true, true},      // multiplier 4
       {2, 1, 9, 9, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, false, true},        // batch 2, 1 -> 5
+      // Rows of at most 8 outputs, whole groups of 16 channels: channels in lanes (AVX-512).
+      {1, 32, 7, 7, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::Clip, true, true},
+      {2, 48, 14, 14, 48, 48, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, false},
+      {1, 16, 9, 7, 16, 16, 5, 5, 1, 1, 2, 2, 2, 1, 2, 3, ActKind::HardSwish, true, false},
+      {1, 32, 15, 15, 32, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, ActKind::LeakyRelu, false, true},
   };
   for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Depthwise);
 }
