@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
       {"conv7x7/2 3->64 @224 (ResNet18 conv1)", 3, 64, 1, 7, 2, 3, 224},
       {"conv3x3/2 3->32 @224 (MobileNetV2 first)", 3, 32, 1, 3, 2, 1, 224},
       {"conv3x3/2 64->128 @56 (ResNet18 layer2.0)", 64, 128, 1, 3, 2, 1, 56},
+      {"conv1x1/2 64->128 @56 (ResNet18 downsample)", 64, 128, 1, 1, 2, 0, 56},
+      {"conv1x1/2 128->256 @28 (ResNet18 downsample)", 128, 256, 1, 1, 2, 0, 28},
       {"conv3x3 128->128 @28 (ResNet18 layer2)", 128, 128, 1, 3, 1, 1, 28},
       {"conv3x3 256->256 @14 (ResNet18 layer3)", 256, 256, 1, 3, 1, 1, 14},
       {"conv3x3 512->512 @7 (ResNet18 layer4)", 512, 512, 1, 3, 1, 1, 7},

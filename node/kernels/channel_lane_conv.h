@@ -29,7 +29,7 @@ namespace kernels {
 class ChannelLaneConv {
  public:
   // Whether this form leaves clearly fewer lanes idle than conv2d's GEMM on an output of `pixels`,
-  // or is an RGB stem with a large kernel, whose GEMM mostly gathers im2col strips. Only with
+  // or the kernel is 5x5 or larger, where the GEMM mostly gathers im2col strips. Only with
   // 16-lane vectors (AVX-512), where it was measured; never for Sigmoid, which has no vector
   // epilogue.
   static bool pays(const ConvParams& p, int64_t pixels, const Activation& act);

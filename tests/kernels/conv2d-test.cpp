@@ -55,13 +55,13 @@ TEST(Conv2d, GemmPathShapes) {
   const Case cases[] = {
       {1, 3, 8, 8, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false},
       {2, 5, 13, 11, 7, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, false},      // odd, stride 2
-      {1, 5, 23, 19, 13, 1, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, ActKind::None, false, false},    // ResNet stem-like
+      {1, 5, 23, 19, 13, 1, 7, 7, 3, 3, 1, 1, 3, 3, 3, 3, ActKind::None, false, false},    // large kernel, stride 3
       {1, 4, 17, 17, 9, 1, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, ActKind::Clip, true, false},      // dilation
       {1, 4, 12, 15, 5, 1, 3, 2, 1, 2, 1, 3, 0, 1, 2, 0, ActKind::LeakyRelu, true, false}, // asymmetric
       {3, 6, 9, 10, 8, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::HardSwish, true, true},   // groups
       {1, 12, 7, 7, 12, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::Sigmoid, true, false},   // grouped 1x1
       {1, 8, 12, 12, 16, 1, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, ActKind::Relu, true, true},      // stride 3
-      {1, 5, 31, 31, 11, 1, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},   // AlexNet conv1-like
+      {1, 5, 31, 31, 11, 1, 11, 11, 5, 5, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},   // AlexNet conv1-like
       {1, 70, 9, 9, 37, 1, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},       // K > KC (630)
       {1, 300, 4, 8, 20, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::None, true, false},     // K > KC, pointwise
   };
@@ -75,7 +75,7 @@ TEST(Conv2d, ManyTilesAndThreadSplits) {
   run_case({1, 17, 16, 16, 300, 1, 3, 5, 1, 1, 1, 1, 1, 2, 1, 2, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
 }
 
-// Channels in lanes: the method of small output images and RGB stems with 16-lane vectors
+// Channels in lanes: the method of small output images and kernels of 5x5 or more with 16-lane vectors
 // (AVX-512). Partial strips of channels; tiles read in place (strides 1, 2, 4, padded copies,
 // dilation) and packed (short, or across a row end), mixed in one image; K over several KC blocks;
 // asymmetric pads; batch 2; every vector epilogue.
@@ -95,6 +95,7 @@ TEST(Conv2d, ChannelLanes) {
       {1, 16, 2, 21, 64, 1, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, ActKind::Relu, true, true},       // in place, packed, in place
       {2, 24, 28, 28, 64, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::Clip, true, true},      // stride 2, in place
       {1, 3, 23, 19, 13, 1, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, ActKind::None, false, false},     // ResNet stem-like
+      {1, 8, 27, 27, 24, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, true},       // AlexNet conv2-like
       {2, 3, 31, 31, 11, 1, 11, 11, 4, 4, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, true},     // AlexNet stem-like
   };
   for (const Case& c : cases) run_case(c, kSmallImageMethod);
@@ -208,7 +209,7 @@ TEST(Conv2d, PointwiseIntoDepthwiseIsBitwiseTheTwoInTurn) {
 }
 
 TEST(Conv2d, KernelLargerThanPaddedInputGivesOnePixel) {
-  run_case({1, 2, 3, 3, 3, 1, 5, 5, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false}, kernels::Conv2d::Method::Gemm);
+  run_case({1, 2, 3, 3, 3, 1, 5, 5, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false}, kSmallImageMethod);
 }
 
 }  // namespace
