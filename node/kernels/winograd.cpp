@@ -87,7 +87,11 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
   const int64_t C = in_ch_, M = out_ch_, oh = p.out_h(h), ow = p.out_w(w);
   const int64_t th = (oh + kTile - 1) / kTile, tw = (ow + kTile - 1) / kTile;
   // A block is whole tile rows, so its output rows are complete when the epilogue runs over them.
-  const int64_t rows_per_block = std::max<int64_t>(1, target_tiles(C) / tw);
+  // With several threads, at least two blocks each where the image allows (ResNet18's 28x28
+  // layers were one block, on one thread). Blocking changes no sum: a tile's products are the same.
+  const int64_t threads = pool.size(), want_blocks = threads > 1 ? (2 * threads + batch - 1) / batch : 1;
+  const int64_t rows_per_block =
+      std::min(std::max<int64_t>(1, target_tiles(C) / tw), std::max<int64_t>(1, (th + want_blocks - 1) / want_blocks));
   const int64_t blocks = (th + rows_per_block - 1) / rows_per_block;
   const int64_t max_tiles = rows_per_block * tw;
 
