@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
 #include "kernels/conv2d.h"
 #include "kernels/fully_connected.h"
 
@@ -74,6 +75,9 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--cold")) copies = std::atoi(argv[i + 1]) ? 16 : 1;
   }
   ThreadPool pool(threads);
+  // Buffers a kernel takes per call (B packed once, padded inputs, Winograd's weights) come from the
+  // activations' cache, as under the executor; without it each call would page-fault them afresh.
+  set_buffer_cache_limit(64 << 20);
   Activation relu;
   relu.kind = ActKind::Relu;
 

@@ -208,10 +208,11 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
     const MatrixPacker matrix(x, N);
     const Im2colPacker im2col(x, h, w, p);
     const BPacker& packer = pointwise ? static_cast<const BPacker&>(matrix) : im2col;
-    pool.parallel_for(tiles, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t)
-        if (panel[t] >= 0) packer.pack(0, K_, t * R, std::min<int64_t>(R, N - t * R), a + panel[t] * K_ * R, R);
-    });
+    if (panels > 0)  // (a pass over the pool costs a wake-up and a barrier: not for nothing)
+      pool.parallel_for(tiles, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t)
+          if (panel[t] >= 0) packer.pack(0, K_, t * R, std::min<int64_t>(R, N - t * R), a + panel[t] * K_ * R, R);
+      });
     float* y = out + img * M_ * N;
     const float* res = residual ? residual + img * M_ * N : nullptr;
     pool.parallel_for(strips * runs, [&](int64_t u0, int64_t u1) {
