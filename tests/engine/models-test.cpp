@@ -102,6 +102,32 @@ TEST(Models, ResultsAreDeterministicPerThreadCount) {
   EXPECT_TRUE(test::close_to_reference(a, read_npy(shared("fixtures/resnet18/ref_output.npy"))));
 }
 
+// With the input shape declared, convolutions settle their method at load (Layer::prepare); without
+// it, at the first frame. Same methods, same bits.
+TEST(Models, MethodsChosenAtLoadGiveTheBitsOfMethodsChosenAtTheFirstFrame) {
+  const Graph declared = load_model(shared("fixtures/resnet18/resnet18.onnx"));
+  ASSERT_EQ(declared.inputs.at(0).shape.size(), 4u);
+  Graph undeclared = declared;
+  undeclared.inputs[0].shape = {};
+  const Tensor x = read_npy(shared("fixtures/resnet18/input.npy"));
+  const Tensor a = Executor(declared).run({x})[0], b = Executor(undeclared).run({x})[0];
+  ASSERT_EQ(a.shape(), b.shape());
+  EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.bytes()));
+}
+
+// A declared input shape the model cannot take still loads; running it names the node that fails.
+TEST(Models, DeclaredShapeThatDoesNotFitFailsAtRunNamingTheNode) {
+  Graph g = load_model(shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
+  g.inputs.at(0).shape = {1, 1, 3, 3};  // smaller than the first 5x5 kernel with its padding
+  Executor ex(g);
+  try {
+    ex.run({Tensor({1, 1, 3, 3})});
+    FAIL() << "expected a ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("node '"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Models, WrongInputShapeIsAClearError) {
   Graph g = load_model(shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
   Executor ex(g);
