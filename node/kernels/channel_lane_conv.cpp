@@ -123,15 +123,14 @@ TileFn tile_fn(int rows, int64_t stride) {  // stride 0: packed panels
 
 bool ChannelLaneConv::pays(const ConvParams& p, int64_t pixels, const Activation& act) {
   if (kW != 16 || p.groups != 1 || act.kind == ActKind::Sigmoid || pixels <= 0) return false;
-  auto used = [](int64_t n, int64_t step) { return double(n) / double((n + step - 1) / step * step); };
-  const int rows = tile_rows(pixels);
-  const double gemm = used(pixels, kNR), lanes = used(p.out_ch, kNR) * used(pixels, rows);
   // A kernel of 5x5 or more (ResNet's 7x7 stem, AlexNet's 11x11 and 5x5): its GEMM spends much of
   // its time gathering im2col strips in short runs, which direct tiles do without. Measured
   // (kernels_bench --cold 1, ms): AlexNet conv2 5x5 3.54 -> 2.87, conv1 1.76 -> 1.10, ResNet18
   // conv1 2.14 -> 1.85. Not for 3x3 kernels: MobileNetV2's stem 0.34 -> 0.43, ResNet18's layer2.0
   // and VGG16's conv4 no better or worse.
   if (p.kh * p.kw >= 25 && direct_stride(p.stride_w)) return true;
+  auto used = [](int64_t n, int64_t step) { return double(n) / double((n + step - 1) / step * step); };
+  const double gemm = used(pixels, kNR), lanes = used(p.out_ch, kNR) * used(pixels, tile_rows(pixels));
   return lanes > 1.04 * gemm;
 }
 

@@ -78,8 +78,8 @@ void depthwise_lanes(const ConvParams& p, const float* weight, const float* bias
     for (int64_t kx = 0; kx < p.kw; ++kx, ++t) tap_off[t] = (ky * p.dil_h * pw + kx * p.dil_w) * kW;
   pool.parallel_for(batch * groups, [&](int64_t u0, int64_t u1) {
     float* block = thread_scratch(1, ph * pw * kW);  // [padded y][padded x][channel]
-    float* sums = thread_scratch(2, (oh * ow + kW) * kW + taps * kW);  // [pixel][channel], then weights
-    float* wt = sums + (oh * ow + kW) * kW;                            // [tap][channel]
+    float* sums = thread_scratch(2, (oh * ow + taps) * kW);  // [pixel][channel], then the weights
+    float* wt = sums + oh * ow * kW;                         // [tap][channel]
     std::fill(block, block + ph * pw * kW, 0.f);  // the padding border stays zero for every group
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t img = u / groups, c0 = u % groups * kW;

@@ -13,6 +13,17 @@ namespace {
 
 using test::shared;
 
+// The message of the ShapeError that running `x` raises (a test failure if none does).
+std::string shape_error(Executor& ex, const Tensor& x) {
+  try {
+    ex.run({x});
+  } catch (const ShapeError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a ShapeError";
+  return "";
+}
+
 Tensor run_model(const std::string& path, const Tensor& x, int threads = 1) {
   Graph g = load_model(path);
   Executor ex(g, ExecOptions{threads});
@@ -118,25 +129,17 @@ TEST(Models, MethodsChosenAtLoadGiveTheBitsOfMethodsChosenAtTheFirstFrame) {
 // A declared input shape the model cannot take still loads; running it names the node that fails.
 TEST(Models, DeclaredShapeThatDoesNotFitFailsAtRunNamingTheNode) {
   Graph g = load_model(shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
-  g.inputs.at(0).shape = {1, 1, 3, 3};  // smaller than the first 5x5 kernel with its padding
+  g.inputs.at(0).shape = {1, 1, 3, 3};  // pooled to 1x1 before the second 5x5 convolution
   Executor ex(g);
-  try {
-    ex.run({Tensor({1, 1, 3, 3})});
-    FAIL() << "expected a ShapeError";
-  } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("node '"), std::string::npos) << e.what();
-  }
+  const std::string error = shape_error(ex, Tensor({1, 1, 3, 3}));
+  EXPECT_NE(error.find("node '"), std::string::npos) << error;
 }
 
 TEST(Models, WrongInputShapeIsAClearError) {
   Graph g = load_model(shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
   Executor ex(g);
-  try {
-    ex.run({Tensor({1, 3, 28, 28})});
-    FAIL() << "expected a ShapeError";
-  } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("[1,3,28,28]"), std::string::npos) << e.what();
-  }
+  const std::string error = shape_error(ex, Tensor({1, 3, 28, 28}));
+  EXPECT_NE(error.find("[1,3,28,28]"), std::string::npos) << error;
 }
 
 }  // namespace
