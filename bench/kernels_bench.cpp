@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
       {"depthwise3x3 384ch @14 (MobileNetV2)", 384, 384, 384, 3, 1, 1, 14},
       {"depthwise3x3 192ch @28 (MobileNetV2)", 192, 192, 192, 3, 1, 1, 28},
       {"depthwise3x3/2 576ch @14 (MobileNetV2)", 576, 576, 576, 3, 2, 1, 14},
+      {"depthwise3x3 32ch @112 (MobileNetV2)", 32, 32, 32, 3, 1, 1, 112},
+      {"depthwise3x3 576ch @14 (MobileNetV2)", 576, 576, 576, 3, 1, 1, 14},
+      {"depthwise5x5 240ch @14 (MobileNetV3)", 240, 240, 240, 5, 1, 2, 14},
   };
   for (const ConvShape& s : convs) {
     if (!filter.empty() && std::string(s.name).find(filter) == std::string::npos) continue;

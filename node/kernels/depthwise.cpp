@@ -1,7 +1,6 @@
 #include "kernels/depthwise.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -13,10 +12,11 @@ namespace {
 
 constexpr int64_t kW = simd::kWidth;
 
-// One channel: y[oy][x] = act(sum_t weight[t] * plane[tap_off[t] + oy * row_step + x] + bias + res).
-// TAPS > 0 fixes the tap count at compile time so the weight vectors stay in registers; TAPS == 0
-// handles any kernel size.
-template <int TAPS>
+// One channel from its phase planes: y[oy][x] = act(sum_t weight[t] * plane[tap_off[t] + oy * row_step
+// + x] + bias + res), R output rows at a time for R independent chains of FMAs (a last short group
+// repeats its last row, not stored). TAPS > 0 fixes the tap count at compile time so the weight
+// vectors stay in registers; TAPS == 0 handles any kernel size.
+template <int TAPS, int R>
 void channel_kernel(const float* plane, const int64_t* tap_off, int taps, int64_t row_step, const float* weight,
                     float bias, const float* res, float* y, int64_t oh, int64_t ow, const Activation& act) {
   using namespace simd;
@@ -25,23 +25,93 @@ void channel_kernel(const float* plane, const int64_t* tap_off, int taps, int64_
   if (TAPS > 0)
     for (int t = 0; t < T; ++t) wv[t] = set1(weight[t]);
   const Vec bv = set1(bias), lo = set1(act.min), hi = set1(act.max), alpha = set1(act.alpha);
-  for (int64_t oy = 0; oy < oh; ++oy, y += ow, res = res ? res + ow : nullptr) {
-    const float* row = plane + oy * row_step;
+  for (int64_t oy0 = 0; oy0 < oh; oy0 += R) {
+    const int rows = static_cast<int>(std::min<int64_t>(R, oh - oy0));
+    const float* row[R];
+    for (int r = 0; r < R; ++r) row[r] = plane + std::min<int64_t>(oy0 + r, oh - 1) * row_step;
     for (int64_t x = 0; x < ow; x += kW) {
-      Vec a = zero();
-      if (TAPS > 0) {
+      Vec a[R];
+      for (int r = 0; r < R; ++r) a[r] = bv;
 #pragma GCC unroll 25
-        for (int t = 0; t < TAPS; ++t) a = fma(wv[t], loadu(row + tap_off[t] + x), a);
-      } else {
-        for (int t = 0; t < T; ++t) a = fma(set1(weight[t]), loadu(row + tap_off[t] + x), a);
+      for (int t = 0; t < T; ++t) {
+        const Vec wt = TAPS > 0 ? wv[t] : set1(weight[t]);
+        for (int r = 0; r < R; ++r) a[r] = fma(wt, loadu(row[r] + tap_off[t] + x), a[r]);
       }
-      a = add(a, bv);
       const int n = static_cast<int>(std::min(kW, ow - x));
-      if (res) a = add(a, loadu_n(res + x, n));
-      storeu_n(y + x, activate(act.kind, a, lo, hi, alpha), n);
+      for (int r = 0; r < rows; ++r) {
+        const int64_t at = (oy0 + r) * ow + x;
+        if (res) a[r] = add(a[r], loadu_n(res + at, n));
+        storeu_n(y + at, activate(act.kind, a[r], lo, hi, alpha), n);
+      }
     }
-    if (act.kind == ActKind::Sigmoid) finish_row(y, ow, 0.f, nullptr, act);
   }
+  if (act.kind == ActKind::Sigmoid)
+    for (int64_t oy = 0; oy < oh; ++oy) finish_row(y + oy * ow, ow, 0.f, nullptr, act);
+}
+
+// One channel at a column stride of 1, read in place: every tap of an output vector is one masked
+// load from the input plane, the mask zeroing the columns outside the image, so the plane is never
+// copied. masks[c * kw + kx]: output vector c, tap column kx.
+struct RowsPlane {
+  const float* x;  // the input plane, h x w
+  int64_t h, w, oh, ow;
+  const simd::LaneMask* masks;
+};
+
+// Output rows oy0 .. oy0 + R - 1, each as R independent chains of FMAs. EDGE: some taps may fall on
+// rows outside the image (skipped). K > 0 fixes a K x K kernel at compile time.
+template <int K, int R, bool EDGE>
+inline void row_block(const ConvParams& p, const RowsPlane& pl, const simd::Vec* wv, const float* weight, simd::Vec bv,
+                      int64_t oy0, const float* res, float* y, const Activation& act) {
+  using namespace simd;
+  const int64_t kh = K > 0 ? K : p.kh, kw = K > 0 ? K : p.kw, w = pl.w, ow = pl.ow;
+  const int64_t sh = p.stride_h, dh = p.dil_h, dw = p.dil_w, iy0 = oy0 * sh - p.pad_t;
+  const Vec lo = set1(act.min), hi = set1(act.max), alpha = set1(act.alpha);
+  for (int64_t x0 = 0, c = 0; x0 < ow; x0 += kW, ++c) {
+    const LaneMask* m = pl.masks + c * kw;
+    const float* base = pl.x + iy0 * w + x0 - p.pad_l;
+    Vec a[R];
+    for (int r = 0; r < R; ++r) a[r] = bv;
+#pragma GCC unroll 5
+    for (int64_t ky = 0; ky < kh; ++ky) {
+      if (EDGE && (iy0 + ky * dh < 0 || iy0 + ky * dh >= pl.h)) continue;
+#pragma GCC unroll 5
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        const Vec wt = K > 0 ? wv[ky * kw + kx] : set1(weight[ky * kw + kx]);
+        const float* src = base + ky * dh * w + kx * dw;
+        for (int r = 0; r < R; ++r) a[r] = fma(wt, loadu_masked(src + r * sh * w, m[kx]), a[r]);
+      }
+    }
+    const int n = static_cast<int>(std::min(kW, ow - x0));
+    for (int r = 0; r < R; ++r) {
+      const int64_t at = (oy0 + r) * ow + x0;
+      if (res) a[r] = add(a[r], loadu_n(res + at, n));
+      storeu_n(y + at, activate(act.kind, a[r], lo, hi, alpha), n);
+    }
+  }
+}
+
+template <int K>
+void channel_rows(const ConvParams& p, const RowsPlane& pl, const float* weight, float bias, const float* res, float* y,
+                  const Activation& act) {
+  using namespace simd;
+  constexpr int R = 4;
+  Vec wv[K > 0 ? K * K : 1];
+  if (K > 0)
+    for (int t = 0; t < K * K; ++t) wv[t] = set1(weight[t]);
+  const Vec bv = set1(bias);
+  // Rows [inner0, inner1) have every tap inside the image; the rest go one by one, checked.
+  const int64_t reach = (p.kh - 1) * p.dil_h, sh = p.stride_h;
+  const int64_t inner0 = std::min(pl.oh, (p.pad_t + sh - 1) / sh);
+  const int64_t inner1 = std::clamp<int64_t>(pl.h - reach + p.pad_t > 0 ? (pl.h - 1 - reach + p.pad_t) / sh + 1 : 0,
+                                             inner0, pl.oh);
+  int64_t oy = 0;
+  for (; oy < inner0; ++oy) row_block<K, 1, true>(p, pl, wv, weight, bv, oy, res, y, act);
+  for (; oy + R <= inner1; oy += R) row_block<K, R, false>(p, pl, wv, weight, bv, oy, res, y, act);
+  for (; oy < inner1; ++oy) row_block<K, 1, false>(p, pl, wv, weight, bv, oy, res, y, act);
+  for (; oy < pl.oh; ++oy) row_block<K, 1, true>(p, pl, wv, weight, bv, oy, res, y, act);
+  if (act.kind == ActKind::Sigmoid)
+    for (oy = 0; oy < pl.oh; ++oy) finish_row(y + oy * pl.ow, pl.ow, 0.f, nullptr, act);
 }
 
 // Output rows at most this wide go channels-in-lanes (with 16-lane vectors, one filter per input
@@ -132,6 +202,32 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
     return;
   }
   const int taps = static_cast<int>(p.kh * p.kw);
+  if (s == 1) {
+    // Which lanes of output vector c tap column kx may load: those whose column is in the image.
+    const int64_t vecs = (ow + kW - 1) / kW;
+    std::vector<simd::LaneMask> masks(vecs * p.kw);
+    for (int64_t c = 0; c < vecs; ++c)
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        const int64_t col = c * kW + kx * p.dil_w - p.pad_l;  // the column lane 0 reads
+        const int64_t lo = std::clamp<int64_t>(-col, 0, kW);
+        const int64_t hi = std::clamp<int64_t>(std::min(w - col, ow - c * kW), lo, kW);
+        masks[c * p.kw + kx] = simd::lane_range(static_cast<int>(lo), static_cast<int>(hi));
+      }
+    pool.parallel_for(batch * C, [&](int64_t b, int64_t e) {
+      for (int64_t u = b; u < e; ++u)  // u: image * C + input channel
+        for (int64_t o = u * mult; o < (u + 1) * mult; ++o) {
+          const int64_t c = o % p.out_ch;
+          const RowsPlane plane{in + u * h * w, h, w, oh, ow, masks.data()};
+          const float* res = residual ? residual + o * out_stride : nullptr;
+          float* y = out + o * out_stride;
+          const float* wt = weight + c * taps;
+          if (p.kh == 3 && p.kw == 3) channel_rows<3>(p, plane, wt, bias[c], res, y, act);
+          else if (p.kh == 5 && p.kw == 5) channel_rows<5>(p, plane, wt, bias[c], res, y, act);
+          else channel_rows<0>(p, plane, wt, bias[c], res, y, act);
+        }
+    });
+    return;
+  }
   const int64_t ph = h + p.pad_t + p.pad_b, pw = w + p.pad_l + p.pad_r;
   // Phase-plane row length: enough for the widest tap offset plus a whole vector of slack.
   const int64_t qw = (pw + s - 1) / s + kW;
@@ -145,32 +241,36 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
       tap_off[t] = ((col % s) * ph + ky * p.dil_h) * qw + col / s;
     }
 
+  // Stride 2: padded columns [2q, 2q + 2 kW) of a row are two masked loads from the input row
+  // (lanes outside the image read as zeros), split into even and odd columns.
+  const int64_t pairs = (pw + 2 * kW - 1) / (2 * kW);
+  std::vector<simd::LaneMask> pair_masks(2 * pairs);
+  for (int64_t i = 0; i < 2 * pairs; ++i) {
+    const int64_t col = i * kW - p.pad_l;  // the input column lane 0 reads
+    const int64_t lo = std::clamp<int64_t>(-col, 0, kW);
+    pair_masks[i] = simd::lane_range(static_cast<int>(lo), static_cast<int>(std::clamp<int64_t>(w - col, lo, kW)));
+  }
+
   pool.parallel_for(batch * C, [&](int64_t b, int64_t e) {
     // Zeroed once: the padding border is the same for every channel, only the data is rewritten.
     float* pl = thread_scratch(1, plane_floats);
-    float* prow = thread_scratch(2, pw + 2 * kW);
     std::fill(pl, pl + plane_floats, 0.f);
-    std::fill(prow, prow + pw + 2 * kW, 0.f);
     for (int64_t u = b; u < e; ++u) {  // u: image * C + input channel
       const float* x = in + u * h * w;
       // The plane, split into column phases: padded column px goes to phase px % s, position px / s.
       for (int64_t iy = 0; iy < h; ++iy) {
         const float* src = x + iy * w;
         const int64_t py = iy + p.pad_t;
-        if (s == 1) {
-          std::memcpy(pl + py * qw + p.pad_l, src, w * sizeof(float));
-          continue;
-        }
         if (s == 2) {
-          // Whole vectors: the padded row (zeros around the data) split into even and odd columns.
-          std::memcpy(prow + p.pad_l, src, w * sizeof(float));
           float* even = pl + py * qw;
           float* odd = pl + (ph + py) * qw;
-          for (int64_t q = 0; 2 * q < pw; q += kW) {
+          for (int64_t i = 0; i < pairs; ++i) {
+            const float* at = src + 2 * i * kW - p.pad_l;
             simd::Vec e, o;
-            simd::deinterleave2(prow + 2 * q, e, o);
-            simd::storeu(even + q, e);
-            simd::storeu(odd + q, o);
+            simd::deinterleave2(simd::loadu_masked(at, pair_masks[2 * i]),
+                                simd::loadu_masked(at + kW, pair_masks[2 * i + 1]), e, o);
+            simd::storeu(even + i * kW, e);
+            simd::storeu(odd + i * kW, o);
           }
           continue;
         }
@@ -188,9 +288,9 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
         const float* res = residual ? residual + o * out_stride : nullptr;
         float* y = out + o * out_stride;
         const float* wt = weight + c * taps;
-        if (taps == 9) channel_kernel<9>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
-        else if (taps == 25) channel_kernel<25>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
-        else channel_kernel<0>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+        if (taps == 9) channel_kernel<9, 4>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+        else if (taps == 25) channel_kernel<25, 4>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
+        else channel_kernel<0, 2>(pl, tap_off.data(), taps, step, wt, bias[c], res, y, oh, ow, act);
       }
     }
   });

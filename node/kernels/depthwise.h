@@ -2,9 +2,11 @@
 // out_ch / in_ch filters per input channel), NCHW, any kernel size, stride, dilation and padding,
 // with bias, residual and activation fused.
 //
-// Each channel plane is first copied into a zero-padded buffer split into `stride_w` column phases
-// (phase p holds padded columns p, p+s, p+2s, ...), so every tap of every output row becomes one
-// contiguous vector load: no bounds checks and no gathers in the inner loop, for stride 1 and 2 alike.
+// At a column stride of 1 every tap of an output vector is one masked load straight from the input
+// plane (the mask zeroes columns outside the image): nothing is copied. Other strides first copy
+// each plane into a zero-padded buffer split into `stride_w` column phases (phase p holds padded
+// columns p, p+s, p+2s, ...), so every tap again becomes one contiguous vector load. Both compute
+// four output rows at a time, four independent chains of FMAs.
 // Small images (output rows of at most 8 pixels) with 16-lane vectors go channels-in-lanes
 // instead: 16 planes transposed into one pixel-major block, a vector of 16 channels per pixel.
 #pragma once

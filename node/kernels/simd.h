@@ -25,6 +25,11 @@ inline Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 // The first n (0 <= n <= width) lanes; loads give zeros past n, stores leave memory past n untouched.
 inline Vec loadu_n(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
 inline void storeu_n(float* p, Vec v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
+// Lanes [lo, hi) (0 <= lo <= hi <= width) loaded from p + lane, zeros elsewhere; lanes outside the
+// range are never read, so p may point before the data.
+using LaneMask = __mmask16;
+inline LaneMask lane_range(int lo, int hi) { return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1)); }
+inline Vec loadu_masked(const float* p, LaneMask m) { return _mm512_maskz_loadu_ps(m, p); }
 inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
 inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
 inline Vec fnma(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a * b
@@ -64,6 +69,9 @@ inline Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline __m256i lane_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
 inline Vec loadu_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
 inline void storeu_n(float* p, Vec v, int n) { _mm256_maskstore_ps(p, lane_mask(n), v); }
+using LaneMask = __m256i;
+inline LaneMask lane_range(int lo, int hi) { return _mm256_andnot_si256(lane_mask(lo), lane_mask(hi)); }
+inline Vec loadu_masked(const float* p, LaneMask m) { return _mm256_maskload_ps(p, m); }
 inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
 inline Vec fnma(Vec a, Vec b, Vec c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a * b
@@ -107,6 +115,15 @@ inline Vec loadu_n(const float* p, int n) {
 }
 inline void storeu_n(float* p, Vec a, int n) {
   for (int i = 0; i < n; ++i) p[i] = a.v[i];
+}
+struct LaneMask {
+  int lo, hi;
+};
+inline LaneMask lane_range(int lo, int hi) { return LaneMask{lo, hi}; }
+inline Vec loadu_masked(const float* p, LaneMask m) {
+  Vec a = zero();
+  for (int i = m.lo; i < m.hi; ++i) a.v[i] = p[i];
+  return a;
 }
 inline Vec fma(Vec a, Vec b, Vec c) {
   for (int i = 0; i < 4; ++i) c.v[i] += a.v[i] * b.v[i];

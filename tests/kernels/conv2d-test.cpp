@@ -146,6 +146,12 @@ TEST(Conv2d, Depthwise) {
       {1, 4, 12, 12, 4, 4, 3, 3, 1, 2, 2, 1, 0, 2, 1, 0, ActKind::LeakyRelu, true, false},
       {1, 3, 9, 30, 3, 3, 7, 3, 3, 1, 1, 2, 3, 1, 0, 2, ActKind::Sigmoid, true, true},
       {1, 7, 1, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false},
+      // Stride 1 read in place: rows of 2+ vectors, blocks of 4 rows and a short last block,
+      // uneven pads; a kernel taller than the image.
+      {1, 6, 23, 37, 6, 6, 3, 3, 1, 1, 1, 1, 2, 1, 0, 3, ActKind::Clip, true, true},
+      {1, 2, 4, 18, 2, 2, 5, 3, 1, 1, 1, 2, 3, 2, 3, 0, ActKind::Relu, true, false},
+      // Stride 2 from column phases: wide rows, odd widths, no left pad.
+      {1, 4, 30, 41, 4, 4, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, ActKind::Clip, true, true},
       // Channel multipliers: several filters per input channel, and a single-channel image.
       {1, 1, 28, 28, 6, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},      // LeNet conv1
       {2, 3, 13, 11, 12, 3, 3, 3, 2, 1, 1, 1, 1, 0, 1, 2, ActKind::Clip, true, true},      // multiplier 4
