@@ -91,6 +91,39 @@ inline void row_block(const ConvParams& p, const RowsPlane& pl, const simd::Vec*
   }
 }
 
+// row_block for stride 1 and dilation 1: the R + K - 1 input rows under R output rows are each
+// loaded once per tap column and feed every output row they reach (half the loads), at addresses
+// a fixed distance from R + K - 1 row pointers.
+template <int K, int R>
+inline void row_block_dense(const ConvParams& p, const RowsPlane& pl, const simd::Vec* wv, simd::Vec bv, int64_t oy0,
+                            const float* res, float* y, const Activation& act) {
+  using namespace simd;
+  const int64_t w = pl.w, ow = pl.ow;
+  const Vec lo = set1(act.min), hi = set1(act.max), alpha = set1(act.alpha);
+  for (int64_t x0 = 0, c = 0; x0 < ow; x0 += kW, ++c) {
+    const LaneMask* m = pl.masks + c * K;
+    const float* base = pl.x + (oy0 - p.pad_t) * w + x0 - p.pad_l;
+    Vec a[R];
+    for (int r = 0; r < R; ++r) a[r] = bv;
+#pragma GCC unroll 8
+    for (int i = 0; i < R + K - 1; ++i) {
+#pragma GCC unroll 5
+      for (int kx = 0; kx < K; ++kx) {
+        const Vec v = loadu_masked(base + i * w + kx, m[kx]);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r)
+          if (i - r >= 0 && i - r < K) a[r] = fma(wv[(i - r) * K + kx], v, a[r]);
+      }
+    }
+    const int n = static_cast<int>(std::min(kW, ow - x0));
+    for (int r = 0; r < R; ++r) {
+      const int64_t at = (oy0 + r) * ow + x0;
+      if (res) a[r] = add(a[r], loadu_n(res + at, n));
+      storeu_n(y + at, activate(act.kind, a[r], lo, hi, alpha), n);
+    }
+  }
+}
+
 template <int K>
 void channel_rows(const ConvParams& p, const RowsPlane& pl, const float* weight, float bias, const float* res, float* y,
                   const Activation& act) {
@@ -107,6 +140,8 @@ void channel_rows(const ConvParams& p, const RowsPlane& pl, const float* weight,
                                              inner0, pl.oh);
   int64_t oy = 0;
   for (; oy < inner0; ++oy) row_block<K, 1, true>(p, pl, wv, weight, bv, oy, res, y, act);
+  if (K > 0 && sh == 1 && p.dil_h == 1 && p.dil_w == 1)
+    for (; oy + R <= inner1; oy += R) row_block_dense<K, R>(p, pl, wv, bv, oy, res, y, act);
   for (; oy + R <= inner1; oy += R) row_block<K, R, false>(p, pl, wv, weight, bv, oy, res, y, act);
   for (; oy < inner1; ++oy) row_block<K, 1, false>(p, pl, wv, weight, bv, oy, res, y, act);
   for (; oy < pl.oh; ++oy) row_block<K, 1, true>(p, pl, wv, weight, bv, oy, res, y, act);
