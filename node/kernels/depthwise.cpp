@@ -160,13 +160,24 @@ bool lanes_apply(const ConvParams& p, int64_t ow, const Activation& act) {
   return kW == 16 && p.out_ch == p.in_ch && p.in_ch % kW == 0 && ow <= kLanesMaxWidth && act.kind != ActKind::Sigmoid;
 }
 
-// sum + the taps of one output pixel, channels in lanes; TAPS > 0 fixes the count at compile time.
+// Every output pixel's sum of taps, channels in lanes: sums[pixel] = bias + sum_t wt[t] * block[tap].
+// TAPS > 0 fixes the tap count at compile time, so the weight vectors stay in registers.
 template <int TAPS>
-inline simd::Vec tap_sum(const float* src, const float* wt, const int64_t* tap_off, int64_t taps, simd::Vec sum) {
+void lanes_taps(const ConvParams& p, const float* block, int64_t pw, const float* wt, const int64_t* tap_off,
+                int64_t taps, simd::Vec bias, int64_t oh, int64_t ow, float* sums) {
+  using namespace simd;
   const int64_t T = TAPS > 0 ? TAPS : taps;
+  Vec wv[TAPS > 0 ? TAPS : 1];
+  if (TAPS > 0)
+    for (int64_t t = 0; t < T; ++t) wv[t] = load(wt + t * kW);
+  for (int64_t oy = 0; oy < oh; ++oy)
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      const float* src = block + (oy * p.stride_h * pw + ox * p.stride_w) * kW;
+      Vec sum = bias;
 #pragma GCC unroll 9
-  for (int64_t t = 0; t < T; ++t) sum = simd::fma(simd::load(wt + t * kW), simd::loadu(src + tap_off[t]), sum);
-  return sum;
+      for (int64_t t = 0; t < T; ++t) sum = fma(TAPS > 0 ? wv[t] : load(wt + t * kW), loadu(src + tap_off[t]), sum);
+      storeu(sums + (oy * ow + ox) * kW, sum);
+    }
 }
 
 // Channels in lanes, kW channels at a time: their planes are transposed into a zero-padded,
@@ -203,12 +214,8 @@ void depthwise_lanes(const ConvParams& p, const float* weight, const float* bias
         }
       }
       const Vec bv = loadu(bias + c0);
-      for (int64_t oy = 0; oy < oh; ++oy)
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          const float* src = block + (oy * p.stride_h * pw + ox * p.stride_w) * kW;
-          storeu(sums + (oy * ow + ox) * kW, taps == 9 ? tap_sum<9>(src, wt, tap_off.data(), taps, bv)
-                                                        : tap_sum<0>(src, wt, tap_off.data(), taps, bv));
-        }
+      if (taps == 9) lanes_taps<9>(p, block, pw, wt, tap_off.data(), taps, bv, oh, ow, sums);
+      else lanes_taps<0>(p, block, pw, wt, tap_off.data(), taps, bv, oh, ow, sums);
       const Vec lo = set1(act.min), hi = set1(act.max), alpha = set1(act.alpha);
       for (int64_t p0 = 0; p0 < oh * ow; p0 += kW) {
         const int n = static_cast<int>(std::min<int64_t>(kW, oh * ow - p0));
