@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
       {"conv1x1 96->576 @14 (MobileNetV2 expand)", 96, 576, 1, 1, 1, 0, 14},
       {"conv1x1 576->96 @14 (MobileNetV2 project)", 576, 96, 1, 1, 1, 0, 14},
       {"conv1x1 64->384 @14 (MobileNetV2 expand)", 64, 384, 1, 1, 1, 0, 14},
+      {"conv1x1 384->64 @14 (MobileNetV2 project)", 384, 64, 1, 1, 1, 0, 14},
+      {"conv1x1 960->160 @7 (MobileNetV2 project)", 960, 160, 1, 1, 1, 0, 7},
       {"conv3x3 384->256 @13 (AlexNet conv4)", 384, 256, 1, 3, 1, 1, 13},
       {"conv3x3/2 256->512 @14 (ResNet18 layer4.0)", 256, 512, 1, 3, 2, 1, 14},
       {"depthwise3x3 144ch @56", 144, 144, 144, 3, 1, 1, 56},
