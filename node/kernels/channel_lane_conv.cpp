@@ -37,7 +37,8 @@ int tile_rows(int64_t pixels) {
 }
 
 struct TileOutput {
-  float* out;             // the strip's first channel at the tile's first pixel (NCHW)
+  float* out;             // the strip's first channel at the tile's first pixel (NCHW, or blocked)
+  bool blocked;           // channels in lanes: vector j of pixel r at out + (j * plane + r) * kW
   const float* residual;  // likewise, or null
   const float* bias;      // the strip's first channel
   int64_t plane;          // pixels per channel plane
@@ -82,6 +83,14 @@ void tile_product(int64_t kc, const float* a, const int32_t* offsets, const floa
     return;
   }
   const TileOutput& o = *out;
+  if (o.blocked) {
+    for (int j = 0; j < kVecs && j * kW < o.channels; ++j) {
+      const Vec bias = loadu(o.bias + j * kW);
+      for (int r = 0; r < R && r < o.pixels; ++r)
+        storeu(o.out + (j * o.plane + r) * kW, activate(o.kind, add(acc[r][j], bias), o.lo, o.hi, o.alpha));
+    }
+    return;
+  }
   for (int j = 0; j < kVecs && j * kW < o.channels; ++j) {
     Vec rows[kW];  // rows[l]: channel j * kW + l over the tile's pixels
     for (int r = 0; r < kW; ++r) rows[r] = r < R ? acc[r][j] : zero();
@@ -144,7 +153,7 @@ ChannelLaneConv::ChannelLaneConv(const PackedA& weight)
 
 void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batch, int64_t h, int64_t w,
                               const float* bias, const float* residual, const Activation& act, float* out,
-                              ThreadPool& pool) const {
+                              ThreadPool& pool, bool blocked) const {
   const int64_t N = p.out_h(h) * p.out_w(w), strips = (M_ + kNR - 1) / kNR;
   const int R = tile_rows(N);
   const int64_t tiles = (N + R - 1) / R;
@@ -225,7 +234,7 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t m0 = u / runs * kNR, first_tile = u % runs * run_len;
         const int64_t last_tile = std::min(tiles, first_tile + run_len);
-        TileOutput o{nullptr, nullptr, bias + m0, N, static_cast<int>(std::min(kNR, M_ - m0)), 0, act.kind,
+        TileOutput o{nullptr, blocked, nullptr, bias + m0, N, static_cast<int>(std::min(kNR, M_ - m0)), 0, act.kind,
                      simd::set1(act.min), simd::set1(act.max), simd::set1(act.alpha)};
         for (int64_t k0 = 0; k0 < K_; k0 += block_k) {
           const int64_t kc = std::min(block_k, K_ - k0);
@@ -240,7 +249,7 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
             const int64_t lines = std::clamp<int64_t>((std::min(next_floats, block_k * kNR) - done) / 16, 0, kc);
             float* part = partial + (t - first_tile) * R * kNR;
             if (last) {
-              o.out = y + m0 * N + t * R;
+              o.out = blocked ? y + (m0 * N + t * R * kW) : y + m0 * N + t * R;
               o.residual = res ? res + m0 * N + t * R : nullptr;
               o.pixels = static_cast<int>(std::min<int64_t>(R, N - t * R));
             }

@@ -36,9 +36,12 @@ class ChannelLaneConv {
   // From conv2d's packed weights (one group: out_ch x K, K = in_ch * kh * kw), read in place: no
   // unpacked copy, so switching a layer over costs one extra copy of its weights, not two.
   explicit ChannelLaneConv(const PackedA& weight);
-  // As Conv2d::forward; p gives the padding; bias has out_ch floats.
+  // As Conv2d::forward; p gives the padding; bias has out_ch floats. With `blocked` (out_ch a
+  // multiple of the vector width, no residual), the output is left as the tiles make it, channels
+  // in lanes: out[image][channel / W][pixel][channel % W] for W-lane vectors, with no transposes.
   void forward(const ConvParams& p, const float* in, int64_t batch, int64_t h, int64_t w, const float* bias,
-               const float* residual, const Activation& act, float* out, ThreadPool& pool) const;
+               const float* residual, const Activation& act, float* out, ThreadPool& pool,
+               bool blocked = false) const;
 
  private:
   int64_t M_, K_;

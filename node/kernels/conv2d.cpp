@@ -6,6 +6,7 @@
 #include <malloc.h>
 #endif
 
+#include "core/tensor.h"
 #include "kernels/channel_lane_conv.h"
 #include "kernels/depthwise.h"
 #include "kernels/simd.h"
@@ -216,7 +217,8 @@ constexpr int64_t kBandFloats = 256 * 1024;
 bool Conv2d::can_feed_depthwise(const Conv2d& dw) const {
   const ConvParams& d = dw.p_;
   // Every band must hold at least one real input row: padding no taller than the kernel's reach.
-  return method_ == Method::Gemm && p_.groups == 1 && is_pointwise(p_) && dw.method_ == Method::Depthwise &&
+  return (method_ == Method::Gemm || method_ == Method::ChannelLanes) && p_.groups == 1 && is_pointwise(p_) &&
+         dw.method_ == Method::Depthwise &&
          d.in_ch == p_.out_ch && d.out_ch == d.in_ch && d.pad_t <= (d.kh - 1) * d.dil_h &&
          d.pad_b <= (d.kh - 1) * d.dil_h;
 }
@@ -226,6 +228,17 @@ void Conv2d::forward_into_depthwise(const Conv2d& dw, const float* in, int64_t b
   const ConvParams& d = dw.p_;
   const int64_t C = p_.out_ch, oh = d.out_h(h), ow = d.out_w(w), reach = (d.kh - 1) * d.dil_h;
   prepare(h, w);
+  // Both channels in lanes: the expansion hands its tiles over as they are, with no transposes
+  // out of the lanes and back.
+  if (method_ == Method::ChannelLanes && depthwise_takes_blocked(d, w, dw.act_)) {
+    Tensor expanded = Tensor::uninitialized({C * h * w});
+    for (int64_t img = 0; img < batch; ++img) {
+      lanes_->forward(p_, in + img * p_.in_ch * h * w, 1, h, w, bias_.data(), nullptr, act_, expanded.f32(), pool, true);
+      depthwise_conv(d, dw.depthwise_.data(), dw.bias_.data(), dw.act_, expanded.f32(), 1, h, w, nullptr,
+                     out + img * C * oh * ow, pool, 0, true);
+    }
+    return;
+  }
   // The expanded image fits in cache whole, or the expansion left the banded GEMM: one layer after
   // the other.
   if (C * h * w <= kBandFloats || method_ != Method::Gemm) {

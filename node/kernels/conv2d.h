@@ -79,8 +79,9 @@ class Conv2d {
   // Fusion of an inverted-residual block's expansion and depthwise convolution (MobileNetV2): when
   // this is a 1x1 convolution feeding `dw` and nothing else, both run in bands of output rows, so
   // the expanded activation (6x the block's channels; 4.8 MB at MobileNetV2's 112x112) lives only
-  // in a cache-sized band instead of going to memory and back. Results are bit for bit those of the
-  // two convolutions run one after the other.
+  // in a cache-sized band instead of going to memory and back. On small images, where both run
+  // channels in lanes, the expansion's tiles go to the depthwise convolution as they are, without
+  // transposes. Results are bit for bit those of the two convolutions run one after the other.
   bool can_feed_depthwise(const Conv2d& dw) const;
   // in: batch x in_ch x h x w; out: dw's output. dw's padding must be set.
   void forward_into_depthwise(const Conv2d& dw, const float* in, int64_t batch, int64_t h, int64_t w, float* out,

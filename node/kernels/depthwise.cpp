@@ -11,6 +11,7 @@ namespace kernels {
 namespace {
 
 constexpr int64_t kW = simd::kWidth;
+using simd::copy_floats;
 
 // One channel from its phase planes: y[oy][x] = act(sum_t weight[t] * plane[tap_off[t] + oy * row_step
 // + x] + bias + res), R output rows at a time for R independent chains of FMAs (a last short group
@@ -156,9 +157,6 @@ void channel_rows(const ConvParams& p, const RowsPlane& pl, const float* weight,
 // but lost 30 % inside MobileNetV2, 192 ch @28 lost 40 %.)
 constexpr int64_t kLanesMaxWidth = 8;
 
-bool lanes_apply(const ConvParams& p, int64_t ow, const Activation& act) {
-  return kW == 16 && p.out_ch == p.in_ch && p.in_ch % kW == 0 && ow <= kLanesMaxWidth && act.kind != ActKind::Sigmoid;
-}
 
 // Every output pixel's sum of taps, channels in lanes: sums[pixel] = bias + sum_t wt[t] * block[tap].
 // TAPS > 0 fixes the tap count at compile time, so the weight vectors stay in registers.
@@ -183,9 +181,11 @@ void lanes_taps(const ConvParams& p, const float* block, int64_t pw, const float
 // Channels in lanes, kW channels at a time: their planes are transposed into a zero-padded,
 // pixel-major block (one vector per pixel), every output pixel sums its taps as whole vectors, and
 // the sums are transposed back into the channel planes for the epilogue.
+// With `blocked`, the input is already channels in lanes ([image][channel / kW][pixel][kW]): its
+// rows are copied into the block as they are.
 void depthwise_lanes(const ConvParams& p, const float* weight, const float* bias, const Activation& act,
                      const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
-                     ThreadPool& pool, int64_t out_stride) {
+                     ThreadPool& pool, int64_t out_stride, bool blocked) {
   using namespace simd;
   const int64_t C = p.in_ch, oh = p.out_h(h), ow = p.out_w(w), groups = C / kW;
   const int64_t ph = h + p.pad_t + p.pad_b, pw = w + p.pad_l + p.pad_r, taps = p.kh * p.kw;
@@ -202,9 +202,12 @@ void depthwise_lanes(const ConvParams& p, const float* weight, const float* bias
       const float* x = in + (img * C + c0) * h * w;
       for (int64_t t = 0; t < taps; ++t)
         for (int l = 0; l < kW; ++l) wt[t * kW + l] = weight[(c0 + l) * taps + t];
-      // The planes kW pixels at a time (across row ends: fewer transposes than row by row).
       Vec v[kW];
-      for (int64_t p0 = 0, iy = 0, ix = 0; p0 < h * w; p0 += kW) {
+      if (blocked)
+        for (int64_t iy = 0; iy < h; ++iy)
+          copy_floats(x + iy * w * kW, block + ((iy + p.pad_t) * pw + p.pad_l) * kW, w * kW);
+      // Else the planes kW pixels at a time (across row ends: fewer transposes than row by row).
+      for (int64_t p0 = 0, iy = 0, ix = 0; !blocked && p0 < h * w; p0 += kW) {
         const int n = static_cast<int>(std::min<int64_t>(kW, h * w - p0));
         for (int l = 0; l < kW; ++l) v[l] = loadu_n(x + l * h * w + p0, n);
         transpose(v);
@@ -234,13 +237,18 @@ void depthwise_lanes(const ConvParams& p, const float* weight, const float* bias
 
 }  // namespace
 
+bool depthwise_takes_blocked(const ConvParams& p, int64_t w, const Activation& act) {
+  return kW == 16 && p.out_ch == p.in_ch && p.in_ch % kW == 0 && p.out_w(w) <= kLanesMaxWidth &&
+         act.kind != ActKind::Sigmoid;
+}
+
 void depthwise_conv(const ConvParams& p, const float* weight, const float* bias, const Activation& act,
                     const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
-                    ThreadPool& pool, int64_t out_stride) {
+                    ThreadPool& pool, int64_t out_stride, bool blocked_input) {
   const int64_t C = p.in_ch, mult = p.out_ch / p.in_ch, oh = p.out_h(h), ow = p.out_w(w), s = p.stride_w;
   if (out_stride == 0) out_stride = oh * ow;
-  if (lanes_apply(p, ow, act)) {
-    depthwise_lanes(p, weight, bias, act, in, batch, h, w, residual, out, pool, out_stride);
+  if (blocked_input || depthwise_takes_blocked(p, w, act)) {
+    depthwise_lanes(p, weight, bias, act, in, batch, h, w, residual, out, pool, out_stride, blocked_input);
     return;
   }
   const int taps = static_cast<int>(p.kh * p.kw);

@@ -22,9 +22,15 @@ namespace kernels {
 // weight: out_ch x kh x kw; bias: out_ch floats. Shapes as in Conv2d::forward, except that output
 // (and residual) channel planes may lie `out_stride` floats apart (0: out_h * out_w, packed), for
 // writing a band of rows into a larger image.
+// With `blocked_input`, `in` holds the channels in lanes, as ChannelLaneConv's blocked output
+// ([image][channel / W][pixel][channel % W]); only where depthwise_takes_blocked().
 void depthwise_conv(const ConvParams& p, const float* weight, const float* bias, const Activation& act,
                     const float* in, int64_t batch, int64_t h, int64_t w, const float* residual, float* out,
-                    ThreadPool& pool, int64_t out_stride = 0);
+                    ThreadPool& pool, int64_t out_stride = 0, bool blocked_input = false);
+
+// Whether this convolution of a w-wide input runs channels in lanes, and so can take its input
+// blocked (one filter per channel, whole vectors of channels, small output rows).
+bool depthwise_takes_blocked(const ConvParams& p, int64_t w, const Activation& act);
 
 }  // namespace kernels
 }  // namespace dnn

@@ -177,7 +177,9 @@ TEST(Conv2d, PointwiseIntoDepthwiseIsBitwiseTheTwoInTurn) {
       {2, 24, 144, 56, 56, 3, 1, 1, 1, 1, 1, 1},   // block 3, batch 2
       {1, 8, 64, 130, 70, 5, 1, 2, 4, 3, 2, 4},    // several bands, dilation, asymmetric pads
       {1, 8, 40, 31, 9, 3, 2, 1, 0, 2, 1, 0},      // odd sizes, no top pad
-      {1, 160, 960, 7, 7, 3, 1, 1, 1, 1, 1, 1},    // block 16: a small image, channels in lanes
+      {1, 160, 960, 7, 7, 3, 1, 1, 1, 1, 1, 1},    // block 16: both channels in lanes, handed over blocked
+      {1, 96, 576, 14, 14, 3, 2, 1, 1, 1, 1, 1},   // block 14: likewise, stride 2
+      {2, 24, 80, 7, 7, 3, 1, 1, 1, 1, 1, 1},      // a half strip of channels, batch 2
   };
   for (const auto& c : cases) {
     const ConvParams pw{c.in_ch, c.ch, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
