@@ -170,20 +170,26 @@ void Executor::size_for(Step& st, const std::vector<const Tensor*>& in) {
   st.sized = true;
 }
 
-// Step i takes over step i + 1 when i + 1's only activation input is i's only output and nothing
-// else reads it, and the layer has a fused kernel for the pair.
+// Step i takes over the steps after it, one by one, while the next one's first input is its only
+// output, read by nothing else, and the layer has a fused kernel for it. The taken step's other
+// non-constant inputs are appended to step i's.
 void Executor::fuse_pairs(const std::set<int>& keep, const std::map<int, size_t>& last_use) {
   auto activations = [](const Step& s) { return std::count_if(s.in.begin(), s.in.end(), [](int x) { return x >= 0; }); };
-  for (size_t i = 0; i + 1 < steps_.size(); ++i) {
+  for (size_t i = 0; i < steps_.size(); ++i) {
     Step& a = steps_[i];
-    Step& b = steps_[i + 1];
-    if (a.absorbed || a.out.size() != 1 || activations(a) != 1 || activations(b) != 1 || b.in.empty() ||
-        b.in[0] != a.out[0] || keep.count(a.out[0]) || last_use.at(a.out[0]) != i + 1 || !a.layer->absorb(*b.layer))
-      continue;
-    a.out = b.out;
-    a.free_after.insert(a.free_after.end(), b.free_after.begin(), b.free_after.end());
-    a.where += " + " + b.where;
-    b.absorbed = true;
+    if (a.absorbed || activations(a) != 1) continue;
+    for (size_t j = i + 1; j < steps_.size(); ++j) {
+      Step& b = steps_[j];
+      if (a.out.size() != 1 || b.in.empty() || b.in[0] != a.out[0] || keep.count(a.out[0]) ||
+          last_use.at(a.out[0]) != j || std::count(b.in.begin() + 1, b.in.end(), a.out[0]) || !a.layer->absorb(*b.layer))
+        break;
+      for (size_t k = 1; k < b.in.size(); ++k)
+        if (b.in[k] >= 0) a.in.push_back(b.in[k]);
+      a.out = b.out;
+      a.free_after.insert(a.free_after.end(), b.free_after.begin(), b.free_after.end());
+      a.where += " + " + b.where;
+      b.absorbed = true;
+    }
   }
 }
 

@@ -223,11 +223,28 @@ bool Conv2d::can_feed_depthwise(const Conv2d& dw) const {
          d.pad_b <= (d.kh - 1) * d.dil_h;
 }
 
+bool Conv2d::can_feed_projection(const Conv2d& project) const {
+  return method_ == Method::Depthwise && project.method_ == Method::Gemm && project.p_.groups == 1 &&
+         is_pointwise(project.p_) && project.p_.in_ch == p_.out_ch;
+}
+
 void Conv2d::forward_into_depthwise(const Conv2d& dw, const float* in, int64_t batch, int64_t h, int64_t w,
-                                    float* out, ThreadPool& pool) const {
+                                    float* out, ThreadPool& pool, const Conv2d* project,
+                                    const float* residual) const {
   const ConvParams& d = dw.p_;
   const int64_t C = p_.out_ch, oh = d.out_h(h), ow = d.out_w(w), reach = (d.kh - 1) * d.dil_h;
   prepare(h, w);
+  if (project) project->prepare(oh, ow);
+  const int64_t P = project ? project->p_.out_ch : C;  // channels of `out`
+  // Where the depthwise output of image img goes: `out`, or before a projection that does not run
+  // band by band, a whole-image buffer.
+  const bool banded = C * h * w > kBandFloats && method_ == Method::Gemm;
+  const bool project_bands = banded && project && project->method_ == Method::Gemm;
+  Tensor mid = project && !project_bands ? Tensor::uninitialized({batch * C * oh * ow}) : Tensor();
+  float* dw_out = project && !project_bands ? mid.f32() : out;
+  auto project_whole = [&] {
+    if (project && !project_bands) project->forward(dw_out, batch, oh, ow, residual, out, pool);
+  };
   // Both channels in lanes: the expansion hands its tiles over as they are, with no transposes
   // out of the lanes and back.
   if (method_ == Method::ChannelLanes && depthwise_takes_blocked(d, w, dw.act_)) {
@@ -235,18 +252,20 @@ void Conv2d::forward_into_depthwise(const Conv2d& dw, const float* in, int64_t b
     for (int64_t img = 0; img < batch; ++img) {
       lanes_->forward(p_, in + img * p_.in_ch * h * w, 1, h, w, bias_.data(), nullptr, act_, expanded.f32(), pool, true);
       depthwise_conv(d, dw.depthwise_.data(), dw.bias_.data(), dw.act_, expanded.f32(), 1, h, w, nullptr,
-                     out + img * C * oh * ow, pool, 0, true);
+                     dw_out + img * C * oh * ow, pool, 0, true);
     }
+    project_whole();
     return;
   }
   // The expanded image fits in cache whole, or the expansion left the banded GEMM: one layer after
   // the other.
-  if (C * h * w <= kBandFloats || method_ != Method::Gemm) {
+  if (!banded) {
     float* expanded = thread_scratch(3, C * h * w);
     for (int64_t img = 0; img < batch; ++img) {
       forward(in + img * p_.in_ch * h * w, 1, h, w, nullptr, expanded, pool);
-      dw.forward(expanded, 1, h, w, nullptr, out + img * C * oh * ow, pool);
+      dw.forward(expanded, 1, h, w, nullptr, dw_out + img * C * oh * ow, pool);
     }
+    project_whole();
     return;
   }
   // Output rows per band, so that the band's expanded input rows stay near kBandFloats, and at least
@@ -261,6 +280,7 @@ void Conv2d::forward_into_depthwise(const Conv2d& dw, const float* in, int64_t b
     ThreadPool this_thread(1);
     float* expanded = thread_scratch(3, expanded_floats);
     float* ws = thread_scratch(0, kGemmWorkspace);
+    float* dw_band = project_bands ? thread_scratch(5, C * band * ow) : nullptr;
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t img = u / bands, r0 = u % bands * band, r1 = std::min(oh, r0 + band);
       // Input rows [i0, i1] under the band's windows; [a0, a1] of them are inside the image.
@@ -273,10 +293,23 @@ void Conv2d::forward_into_depthwise(const Conv2d& dw, const float* in, int64_t b
       ConvParams pb = d;
       pb.pad_t = a0 - i0;
       pb.pad_b = i1 - a1;
-      depthwise_conv(pb, dw.depthwise_.data(), dw.bias_.data(), dw.act_, expanded, 1, rows, w, nullptr,
-                     out + (img * C * oh + r0) * ow, this_thread, oh * ow);
+      if (!project_bands) {
+        depthwise_conv(pb, dw.depthwise_.data(), dw.bias_.data(), dw.act_, expanded, 1, rows, w, nullptr,
+                       dw_out + (img * C * oh + r0) * ow, this_thread, oh * ow);
+        continue;
+      }
+      // Then the projection of the band, its GEMM reading the band in place.
+      const int64_t n = (r1 - r0) * ow, at = img * P * oh * ow + r0 * ow;
+      depthwise_conv(pb, dw.depthwise_.data(), dw.bias_.data(), dw.act_, expanded, 1, rows, w, nullptr, dw_band,
+                     this_thread, n);
+      Epilogue pe;
+      pe.bias = project->bias_.data();
+      pe.residual = residual ? residual + at : nullptr;
+      pe.act = project->act_;
+      gemm_block(project->packed_[0], MatrixPacker(dw_band, n, 1, true), 0, P, 0, n, out + at, oh * ow, pe, ws);
     }
   });
+  project_whole();
 }
 
 }  // namespace kernels

@@ -83,9 +83,14 @@ class Conv2d {
   // channels in lanes, the expansion's tiles go to the depthwise convolution as they are, without
   // transposes. Results are bit for bit those of the two convolutions run one after the other.
   bool can_feed_depthwise(const Conv2d& dw) const;
-  // in: batch x in_ch x h x w; out: dw's output. dw's padding must be set.
+  // And the block's 1x1 projection after the depthwise convolution (this one): it takes each band
+  // of depthwise output while that is still in cache, instead of the whole image from memory.
+  bool can_feed_projection(const Conv2d& project) const;
+  // in: batch x in_ch x h x w; out: dw's output, or with `project`, its output (with `residual`,
+  // laid out like it, added as its fused residual). dw's padding must be set.
   void forward_into_depthwise(const Conv2d& dw, const float* in, int64_t batch, int64_t h, int64_t w, float* out,
-                              ThreadPool& pool) const;
+                              ThreadPool& pool, const Conv2d* project = nullptr,
+                              const float* residual = nullptr) const;
   // Settles the method for images of h x w (padding set), if no earlier call or forward() has.
   void prepare(int64_t h, int64_t w) const;
   // Gemm until prepare() or a first forward() has moved the convolution to Winograd or ChannelLanes.

@@ -24,7 +24,7 @@ float* thread_scratch(int slot, int64_t n) {
     std::unique_ptr<float, void (*)(void*)> data{nullptr, std::free};
     int64_t size = 0;
   };
-  thread_local Buffer buffers[5];
+  thread_local Buffer buffers[6];
   Buffer& b = buffers[slot];
   if (b.size < n) {
     b.data = alloc_floats(n);

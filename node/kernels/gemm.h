@@ -135,7 +135,7 @@ void gemm(const float* a_src, int64_t a_row_stride, int64_t a_col_stride, float 
           int64_t M, int64_t K, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
 void gemm(const PackedA& A, const BPacker& B, int64_t N, float* C, int64_t ldc, const Epilogue& ep, ThreadPool& pool);
 
-// This thread's 64-byte aligned scratch buffer number `slot` (0..4), grown to at least n floats and
+// This thread's 64-byte aligned scratch buffer number `slot` (0..5), grown to at least n floats and
 // kept for the next call: kernels reuse it instead of allocating (and page-faulting) per call.
 // (An operand the whole pool reads is a Tensor instead: it comes from, and goes back to, the
 // activations' buffer cache, so at run time it costs no memory of its own.)

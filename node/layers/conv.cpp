@@ -13,6 +13,7 @@ namespace {
 class ConvLayer : public Layer {
  public:
   void load(const Node& node, const std::vector<const Tensor*>& consts) override {
+    inputs_ = node.inputs.size();
     if (node.inputs.size() < 2 || !consts.at(1))
       throw ModelError("Conv weights must be a constant (initializer)");
     const Tensor& w = *consts[1];
@@ -91,21 +92,33 @@ class ConvLayer : public Layer {
     conv_->prepare(spatial_ == 2 ? x[2] : 1, x.back());
   }
 
-  // A 1x1 convolution absorbs the depthwise convolution it feeds (MobileNet's inverted residuals).
+  // A 1x1 convolution absorbs the depthwise convolution it feeds, then the 1x1 projection that
+  // follows (MobileNet's inverted residuals). The projection's residual input, if any, comes
+  // after this layer's own inputs (Layer::absorb).
   bool absorb(Layer& next) override {
-    auto* dw = dynamic_cast<ConvLayer*>(&next);
-    if (!dw || next_ || spatial_ != 2 || dw->spatial_ != 2 || auto_pad_ != "NOTSET" || dw->auto_pad_ != "NOTSET" ||
-        !residual_const_.empty() || !dw->residual_const_.empty() || !conv_->can_feed_depthwise(*dw->conv_))
+    auto* conv = dynamic_cast<ConvLayer*>(&next);
+    if (!conv || project_ || spatial_ != 2 || conv->spatial_ != 2 || auto_pad_ != "NOTSET" ||
+        conv->auto_pad_ != "NOTSET" || !residual_const_.empty() || !conv->residual_const_.empty())
       return false;
-    next_ = dw;
+    if (!next_ && conv->inputs_ <= 3 && conv_->can_feed_depthwise(*conv->conv_))  // (a depthwise with a residual: no)
+      next_ = conv;
+    else if (next_ && next_->conv_->can_feed_projection(*conv->conv_))
+      project_ = conv;
+    else
+      return false;
     return true;
   }
 
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
     const Tensor& x = *in.at(0);
     if (next_) {
-      auto out = Tensor::uninitialized(next_->output_shapes(output_shapes({x.shape()}))[0]);
-      conv_->forward_into_depthwise(*next_->conv_, x.f32(), x.dim(0), x.dim(2), x.dim(3), out.f32(), *ctx.pool);
+      const Shape mid = next_->output_shapes(output_shapes({x.shape()}))[0];
+      const Tensor* res = project_ && in.size() > inputs_ ? in[inputs_] : nullptr;
+      std::vector<Shape> shapes = {mid};
+      if (res) shapes = {mid, {}, {}, res->shape()};
+      auto out = Tensor::uninitialized(project_ ? project_->output_shapes(shapes)[0] : mid);
+      conv_->forward_into_depthwise(*next_->conv_, x.f32(), x.dim(0), x.dim(2), x.dim(3), out.f32(), *ctx.pool,
+                                    project_ ? project_->conv_.get() : nullptr, res ? res->f32() : nullptr);
       return {out};
     }
     const Tensor* res = in.size() > 3 && in[3] ? in[3] : (residual_const_.empty() ? nullptr : &residual_const_);
@@ -121,11 +134,16 @@ class ConvLayer : public Layer {
 
   int64_t macs(const std::vector<Shape>& in) const override {
     const Shape out = output_shapes({in.at(0)})[0];
-    return numel(out) * (params_.in_ch / params_.groups) * params_.kh * params_.kw + (next_ ? next_->macs({out}) : 0);
+    int64_t macs = numel(out) * (params_.in_ch / params_.groups) * params_.kh * params_.kw;
+    if (next_) macs += next_->macs({out});
+    if (project_) macs += project_->macs(next_->output_shapes({out}));
+    return macs;
   }
 
  private:
-  ConvLayer* next_ = nullptr;  // an absorbed depthwise convolution (owned by the executor)
+  ConvLayer* next_ = nullptr;     // an absorbed depthwise convolution (owned by the executor)
+  ConvLayer* project_ = nullptr;  // and the absorbed projection after it
+  size_t inputs_ = 0;             // the node's own inputs
 
   // The parameters with auto_pad resolved for this input shape.
   kernels::ConvParams resolved(const Shape& x) const {

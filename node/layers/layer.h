@@ -36,9 +36,10 @@ class Layer {
   // whose method depends on them (Conv: Winograd, channels in lanes) settles it now, while the rest
   // of the model's weights are not all resident yet, instead of at the first forward().
   virtual void prepare(const std::vector<Shape>& in) {}
-  // Fusion, offered by the executor: take over `next`, whose only non-constant input is this
-  // layer's only output, used by nothing else; forward() then returns next's outputs. Returns false
-  // (the default) where the pair has no fused kernel.
+  // Fusion, offered by the executor: take over `next`, whose first input is this layer's only
+  // output, used by nothing else; forward() then returns next's outputs. next's other non-constant
+  // inputs (a residual) come after this layer's own in forward()'s inputs. A layer that took one
+  // may be offered the one after. Returns false (the default) where there is no fused kernel.
   virtual bool absorb(Layer& next) { return false; }
 
  protected:

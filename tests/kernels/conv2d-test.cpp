@@ -216,6 +216,65 @@ TEST(Conv2d, PointwiseIntoDepthwiseIsBitwiseTheTwoInTurn) {
   EXPECT_TRUE(pw.can_feed_depthwise(dw));
 }
 
+// The block's 1x1 projection fused too, band by band where the expansion runs in bands, with and
+// without a residual, against the three convolutions in turn: bit for bit.
+TEST(Conv2d, ExpansionDepthwiseProjectionIsBitwiseTheThreeInTurn) {
+  struct Block {
+    int64_t batch, in_ch, ch, out_ch, h, w, stride;
+    bool residual;
+  };
+  const Block blocks[] = {
+      {1, 24, 144, 24, 56, 56, 1, true},    // MobileNetV2 block 3: bands, residual
+      {2, 16, 96, 24, 112, 112, 2, false},  // block 2: stride 2, batch 2
+      {1, 32, 192, 32, 28, 28, 1, true},    // block 5: small enough to run whole
+      {1, 160, 960, 160, 7, 7, 1, true},    // block 16: channels in lanes, the projection too
+  };
+  Activation relu6;
+  relu6.kind = ActKind::Clip;
+  relu6.min = 0.f;
+  relu6.max = 6.f;
+  for (const Block& b : blocks) {
+    const ConvParams pw{b.in_ch, b.ch, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+    const ConvParams dw{b.ch, b.ch, b.ch, 3, 3, b.stride, b.stride, 1, 1, 1, 1, 1, 1};
+    const ConvParams pj{b.ch, b.out_ch, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+    const int64_t oh = dw.out_h(b.h), ow = dw.out_w(b.w);
+    const auto x = testref::random_floats(b.batch * b.in_ch * b.h * b.w, 11);
+    const auto w1 = testref::random_floats(b.ch * b.in_ch, 12), b1 = testref::random_floats(b.ch, 13);
+    const auto w2 = testref::random_floats(b.ch * 9, 14), b2 = testref::random_floats(b.ch, 15);
+    const auto w3 = testref::random_floats(b.out_ch * b.ch, 16), b3 = testref::random_floats(b.out_ch, 17);
+    const auto res = testref::random_floats(b.batch * b.out_ch * oh * ow, 18);
+    kernels::Conv2d expand(pw, w1.data(), b1.data(), relu6), depthwise(dw, w2.data(), b2.data(), relu6),
+        project(pj, w3.data(), b3.data(), {});
+    expand.prepare(b.h, b.w);
+    project.prepare(oh, ow);
+    ASSERT_TRUE(expand.can_feed_depthwise(depthwise));
+    // A projection on the GEMM fuses; one that moved to the lanes (7x7, AVX-512) runs after.
+    EXPECT_EQ(project.method() == kernels::Conv2d::Method::Gemm, depthwise.can_feed_projection(project));
+    std::vector<float> mid(b.batch * b.ch * b.h * b.w), dmid(b.batch * b.ch * oh * ow);
+    std::vector<float> apart(b.batch * b.out_ch * oh * ow), fused(apart.size());
+    const float* r = b.residual ? res.data() : nullptr;
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      expand.forward(x.data(), b.batch, b.h, b.w, nullptr, mid.data(), pool);
+      depthwise.forward(mid.data(), b.batch, b.h, b.w, nullptr, dmid.data(), pool);
+      project.forward(dmid.data(), b.batch, oh, ow, r, apart.data(), pool);
+      expand.forward_into_depthwise(depthwise, x.data(), b.batch, b.h, b.w, fused.data(), pool, &project, r);
+      EXPECT_TRUE(testref::bitwise_equal(apart, fused)) << b.h << "x" << b.w << " s" << b.stride << ", " << threads
+                                                        << " threads";
+    }
+  }
+  // Not a 1x1 projection of the depthwise output: no fusion.
+  const auto w = testref::random_floats(16 * 16 * 9, 1);
+  kernels::Conv2d dw({16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, w.data(), nullptr, {});
+  kernels::Conv2d k3({16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, w.data(), nullptr, {});
+  kernels::Conv2d pw8({8, 16, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, w.data(), nullptr, {});
+  kernels::Conv2d pw16({16, 16, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, w.data(), nullptr, {});
+  EXPECT_FALSE(dw.can_feed_projection(k3));
+  EXPECT_FALSE(dw.can_feed_projection(pw8));
+  EXPECT_FALSE(pw16.can_feed_projection(pw16));
+  EXPECT_TRUE(dw.can_feed_projection(pw16));
+}
+
 TEST(Conv2d, KernelLargerThanPaddedInputGivesOnePixel) {
   run_case({1, 2, 3, 3, 3, 1, 5, 5, 1, 1, 1, 1, 1, 1, 1, 1, ActKind::None, true, false}, kSmallImageMethod);
 }
