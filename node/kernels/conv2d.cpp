@@ -1,6 +1,7 @@
 #include "kernels/conv2d.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -37,8 +38,63 @@ inline void copy_even_floats(const float* src, float* dst, int64_t n) {
 }
 }  // namespace
 
-Im2colPacker::Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p)
-    : in_(in), h_(h), w_(w), oh_(p.out_h(h)), ow_(p.out_w(w)), p_(p) {}
+ColumnPhases::ColumnPhases(const ConvParams& p, int64_t h_, int64_t w_)
+    : s(p.stride_w),
+      ph(h_ + p.pad_t + p.pad_b),
+      qw((w_ + p.pad_l + p.pad_r + p.stride_w - 1) / p.stride_w + simd::kWidth),
+      h(h_),
+      w(w_),
+      pad_t(p.pad_t),
+      pad_l(p.pad_l) {}
+
+void ColumnPhases::split(const float* plane, float* dst) const {
+  constexpr int64_t W = simd::kWidth;
+  for (int64_t q = 0; q < s; ++q) {
+    zero_floats(dst + q * ph * qw, pad_t * qw);
+    zero_floats(dst + (q * ph + pad_t + h) * qw, (ph - pad_t - h) * qw);
+  }
+  // Stride 2: padded columns [2iW, 2(i+1)W) of a row are two masked loads (zeros outside the
+  // image), deinterleaved into the two phases.
+  std::vector<simd::LaneMask> masks(s == 2 ? 2 * ((qw + W - 1) / W) : 0);
+  for (size_t j = 0; j < masks.size(); ++j) {
+    const int64_t col = int64_t(j) * W - pad_l;  // the input column lane 0 reads
+    const int64_t lo = std::clamp<int64_t>(-col, 0, W), hi = std::clamp<int64_t>(w - col, lo, W);
+    masks[j] = simd::lane_range(static_cast<int>(lo), static_cast<int>(hi));
+  }
+  for (int64_t iy = 0; iy < h; ++iy) {
+    const float* src = plane + iy * w;
+    const int64_t py = iy + pad_t;
+    if (s == 2) {
+      float* even = dst + py * qw;
+      float* odd = dst + (ph + py) * qw;
+      for (int64_t i = 0; i * W < qw; ++i) {
+        const float* at = src + 2 * i * W - pad_l;
+        simd::Vec e, o;
+        simd::deinterleave2(simd::loadu_masked(at, masks[2 * i]), simd::loadu_masked(at + W, masks[2 * i + 1]), e, o);
+        const int n = static_cast<int>(std::min(W, qw - i * W));
+        simd::storeu_n(even + i * W, e, n);
+        simd::storeu_n(odd + i * W, o, n);
+      }
+      continue;
+    }
+    for (int64_t q = 0; q < s; ++q) {
+      float* d = dst + (q * ph + py) * qw;
+      for (int64_t i = 0, col = q - pad_l; i < qw; ++i, col += s) d[i] = col >= 0 && col < w ? src[col] : 0.f;
+    }
+  }
+}
+
+Im2colPacker::Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p, const float* phases,
+                           const int32_t* taps)
+    : in_(in), h_(h), w_(w), oh_(p.out_h(h)), ow_(p.out_w(w)), p_(p), phases_(phases), taps_(taps),
+      row_step_(p.stride_h * ColumnPhases(p, h, w).qw) {}
+
+const float* Im2colPacker::in_place_rows(int64_t k0, int64_t n, const int32_t*& rows) const {
+  const int64_t oy = n / ow_, ox = n % ow_;
+  if (!phases_ || ox + kNR > ow_) return nullptr;  // the strip crosses a row end
+  rows = taps_ + k0;
+  return phases_ + oy * row_step_ + ox;
+}
 
 void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* d, int64_t ld) const {
   const ConvParams& p = p_;
@@ -55,6 +111,14 @@ void Im2colPacker::pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* 
     runs[nruns++] = {j, len, oy, ox};
     j += len;
     pix += len;
+  }
+  if (phases_) {  // copies from the phases: row k of the strip is taps_[k] + the pixel's place
+    for (int64_t k = k0; k < k0 + kc; ++k, d += ld) {
+      for (int r = 0; r < nruns; ++r)
+        copy_floats(phases_ + taps_[k] + runs[r].oy * row_step_ + runs[r].ox, d + runs[r].col, runs[r].len);
+      zero_floats(d + cols, ld - cols);
+    }
+    return;
   }
   int64_t ci = k0 / taps, ky = k0 % taps / p.kw, kx = k0 % p.kw;
   for (int64_t k = 0; k < kc; ++k, d += ld) {
@@ -179,6 +243,28 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
     ep.act = act_;
     return ep;
   };
+  // A strided window (a 3x3/2 stem): the input is split into column phases once, so that strips
+  // on one output row read it in place through a table of tap offsets, instead of gathering
+  // every strip at a stride. (Not for 1x1/2: it reads a quarter of the input.)
+  const bool phased = !pointwise && p_.stride_w > 1 && p_.kh * p_.kw > 1;
+  const ColumnPhases geometry(p_, h, w);
+  Tensor phases;
+  std::vector<int32_t> taps;
+  if (phased && int64_t(p_.in_ch) * geometry.floats() < INT32_MAX) {
+    phases = Tensor::uninitialized({batch * p_.in_ch * geometry.floats()});
+    pool.parallel_for(batch * p_.in_ch, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) geometry.split(in + c * h * w, phases.f32() + c * geometry.floats());
+    });
+    for (int64_t ci = 0; ci < Cg; ++ci)
+      for (int64_t ky = 0; ky < p_.kh; ++ky)
+        for (int64_t kx = 0; kx < p_.kw; ++kx)
+          taps.push_back(static_cast<int32_t>(ci * geometry.floats() + geometry.tap(p_, 0, ky, kx)));
+  }
+  auto im2col = [&](int64_t img, int64_t g) {
+    if (taps.empty()) return Im2colPacker(input(img, g), h, w, p_);
+    return Im2colPacker(input(img, g), h, w, p_, phases.f32() + (img * p_.in_ch + g * Cg) * geometry.floats(),
+                        taps.data());
+  };
   const GemmTiling tiling(Mg, N, pool.size());
   if (tiling.m_chunks > 1) {  // too few column tiles for the threads: gemm() packs B once for all
     for (int64_t img = 0; img < batch; ++img)
@@ -187,7 +273,7 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
         if (pointwise)
           gemm(packed_[g], MatrixPacker(input(img, g), N, 1, true), N, y, N, epilogue(img, g), pool);
         else
-          gemm(packed_[g], Im2colPacker(input(img, g), h, w, p_), N, y, N, epilogue(img, g), pool);
+          gemm(packed_[g], im2col(img, g), N, y, N, epilogue(img, g), pool);
       }
     return;
   }
@@ -203,7 +289,7 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
       if (pointwise)
         gemm_block(packed_[g], MatrixPacker(input(img, g), N, 1, true), m0, m1, n0, n1, y, N, epilogue(img, g), ws);
       else
-        gemm_block(packed_[g], Im2colPacker(input(img, g), h, w, p_), m0, m1, n0, n1, y, N, epilogue(img, g), ws);
+        gemm_block(packed_[g], im2col(img, g), m0, m1, n0, n1, y, N, epilogue(img, g), ws);
     }
   });
 }

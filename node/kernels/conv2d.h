@@ -36,18 +36,42 @@ struct ConvParams {
   int64_t out_w(int64_t w) const { return (w + pad_l + pad_r - dil_w * (kw - 1) - 1) / stride_w + 1; }
 };
 
+// A channel plane zero-padded and split into stride_w column phases, so that a strided window reads
+// contiguous columns: phase q, padded row y holds padded columns q, q + s, q + 2s, ... Layout
+// [phase][padded row][qw floats], qw = ceil(padded width / s) + a vector of slack.
+struct ColumnPhases {
+  ColumnPhases(const ConvParams& p, int64_t h, int64_t w);
+  int64_t floats() const { return s * ph * qw; }
+  // Where tap (ky, kx) of output pixel (oy, 0) is, from the plane's start (pixel ox: + ox).
+  int64_t tap(const ConvParams& p, int64_t oy, int64_t ky, int64_t kx) const {
+    const int64_t col = kx * p.dil_w;
+    return (col % s * ph + oy * p.stride_h + ky * p.dil_h) * qw + col / s;
+  }
+  // Writes all of dst (floats() floats, padding included) from an h x w plane.
+  void split(const float* plane, float* dst) const;
+  int64_t s, ph, qw, h, w, pad_t, pad_l;
+};
+
 // The im2col matrix of one group of one image (K = channels*kh*kw rows, N = out_h*out_w columns),
 // gathered straight into packed B strips; padding reads as zero.
 class Im2colPacker : public BPacker {
  public:
-  // `in` points at the group's first input channel (planes of h x w follow).
-  Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p);
+  // `in` points at the group's first input channel (planes of h x w follow). With `phases`, the
+  // same channels as ColumnPhases(p, h, w) one after the other, and `taps` (K offsets: tap k of
+  // output row 0 from the first plane's start): a strip within one output row is then read in
+  // place (in_place_rows), the others copied from the phases without bounds checks.
+  Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p, const float* phases = nullptr,
+               const int32_t* taps = nullptr);
   void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst, int64_t ld) const override;
+  const float* in_place_rows(int64_t k0, int64_t n, const int32_t*& rows) const override;
 
  private:
   const float* in_;
   int64_t h_, w_, oh_, ow_;
   const ConvParams& p_;
+  const float* phases_;
+  const int32_t* taps_;
+  int64_t row_step_;  // floats from one output row's taps to the next one's, in the phases
 };
 
 class Winograd;

@@ -109,11 +109,12 @@ struct TileEpilogue {
   simd::Vec lo, hi, alpha;
 };
 
-// C[MR x cols] (+)= A panel (MR x kc, k-major) * B strip (kc rows of NR, row stride ldb); every
-// MR*NR sum stays in registers, and only the first `cols` columns of C are touched. With `ep`,
-// bias, residual and activation are applied before the store.
-void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, int cols,
-                 bool accumulate, const TileEpilogue* ep) {
+// C[MR x cols] (+)= A panel (MR x kc, k-major) * B strip (kc rows of NR, row stride ldb, or row k
+// at b + rows[k] with a table); every MR*NR sum stays in registers, and only the first `cols`
+// columns of C are touched. With `ep`, bias, residual and activation are applied before the store.
+template <bool ROWS>
+void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, const int32_t* rows, float* c, int64_t ldc,
+                 int cols, bool accumulate, const TileEpilogue* ep) {
   using namespace simd;
   Vec acc[kMR][kVecs];
 #pragma GCC unroll 16
@@ -121,9 +122,10 @@ void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, float*
 #pragma GCC unroll 4
     for (int j = 0; j < kVecs; ++j) acc[i][j] = zero();
   for (int64_t k = 0; k < kc; ++k) {
+    const float* bk = ROWS ? b + rows[k] : b;
     Vec bv[kVecs];
 #pragma GCC unroll 4
-    for (int j = 0; j < kVecs; ++j) bv[j] = loadu(b + j * kWidth);
+    for (int j = 0; j < kVecs; ++j) bv[j] = loadu(bk + j * kWidth);
 #pragma GCC unroll 16
     for (int i = 0; i < kMR; ++i) {
       const Vec av = set1(a[i]);
@@ -184,12 +186,18 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
   const int64_t strips = (n1 - n0 + kNR - 1) / kNR;
   std::vector<const float*> strip_ptr(strips);
   std::vector<int64_t> strip_ld(strips);
+  std::vector<const int32_t*> strip_rows(strips);
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
     const int64_t kc = A.block_depth(k0);
     const bool first = k0 == 0, last = k0 + kc >= K;
     for (int64_t s = 0; s < strips; ++s) {
       const int64_t n = n0 + s * kNR, cols = std::min(kNR, n1 - n);
+      strip_rows[s] = nullptr;
       strip_ptr[s] = cols == kNR ? B.in_place(k0, n, strip_ld[s]) : nullptr;
+      if (!strip_ptr[s] && cols == kNR) {
+        strip_ptr[s] = B.in_place_rows(k0, n, strip_rows[s]);
+        strip_ld[s] = 0;
+      }
       if (!strip_ptr[s]) {
         float* dst = workspace + s * kc * kNR;
         B.pack(k0, kc, n, cols, dst, kNR);
@@ -207,14 +215,16 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
           if (rows == kMR) {
             tile_ep.bias = bias + m;
             tile_ep.residual = ep.residual ? ep.residual + m * ldc + n : nullptr;
-            microkernel(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s], c, ldc, static_cast<int>(cols), !first,
-                        last ? &tile_ep : nullptr);
+            (strip_rows[s] ? microkernel<true> : microkernel<false>)(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s],
+                                                                     strip_rows[s], c, ldc, static_cast<int>(cols),
+                                                                     !first, last ? &tile_ep : nullptr);
             if (last && sigmoid)
               for (int64_t r = 0; r < rows; ++r) finish_row(c + r * ldc, cols, 0.f, nullptr, ep.act);
             continue;
           }
           // Last rows of A (M not a multiple of MR): product into scratch, then the valid part into C.
-          microkernel(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s], edge, kNR, kNR, false, nullptr);
+          (strip_rows[s] ? microkernel<true> : microkernel<false>)(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s],
+                                                                   strip_rows[s], edge, kNR, kNR, false, nullptr);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = first ? edge[r * kNR + j] : c[r * ldc + j] + edge[r * kNR + j];
           if (last)

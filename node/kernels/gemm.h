@@ -70,6 +70,9 @@ class BPacker {
   virtual void pack(int64_t k0, int64_t kc, int64_t n, int64_t cols, float* dst, int64_t ld) const = 0;
   // A full strip that can be read where it is (rows ldb floats apart), or null: then it is packed.
   virtual const float* in_place(int64_t k0, int64_t n, int64_t& ldb) const { return nullptr; }
+  // Or one whose row k (k0 <= k < k0 + kc) is at the result + rows[k - k0]: a convolution's window
+  // read straight from the input through a table of tap offsets. Null: packed.
+  virtual const float* in_place_rows(int64_t k0, int64_t n, const int32_t*& rows) const { return nullptr; }
 };
 
 // B given as a matrix in memory: b(k, n) = src[k * row_stride + n * col_stride]. With in_place, a

@@ -64,6 +64,13 @@ TEST(Conv2d, GemmPathShapes) {
       {1, 5, 31, 31, 11, 1, 11, 11, 5, 5, 1, 1, 2, 2, 2, 2, ActKind::Relu, true, false},   // AlexNet conv1-like
       {1, 70, 9, 9, 37, 1, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},       // K > KC (630)
       {1, 300, 4, 8, 20, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, ActKind::None, true, false},     // K > KC, pointwise
+      // Strided windows on output rows of 32+ pixels: strips within a row read the column phases
+      // in place, those across a row end are copied from them (a stem; groups, dilation, batch 2;
+      // stride 3; K > KC).
+      {1, 3, 70, 81, 32, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::Clip, true, false},
+      {2, 8, 21, 90, 16, 2, 3, 3, 2, 2, 2, 2, 2, 1, 2, 0, ActKind::Relu, true, true},
+      {1, 4, 11, 100, 8, 1, 3, 5, 1, 3, 1, 1, 1, 2, 1, 2, ActKind::None, false, false},
+      {1, 40, 9, 70, 24, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, ActKind::Relu, true, true},
   };
   for (const Case& c : cases) run_case(c, kernels::Conv2d::Method::Gemm);
 }
