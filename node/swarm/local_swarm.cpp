@@ -1,8 +1,5 @@
 #include "swarm/local_swarm.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +27,7 @@
 #include "engine/model.h"
 #include "swarm/client.h"
 #include "swarm/plan.h"
+#include "transport/loopback.h"
 #include "transport/mqtt_client.h"
 #include "transport/topics.h"
 
@@ -54,33 +52,6 @@ std::string install_dir() {
 }
 
 namespace {
-
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw Error("cannot find a free loopback port for the broker");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool port_accepts(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
@@ -248,7 +219,7 @@ class Swarm {
     broker_log_ = log_dir_ + "/mosquitto.log";
     broker_->start({"/usr/sbin/mosquitto", "-c", conf}, broker_log_);
     const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (!port_accepts(port_)) {
+    while (!loopback_port_accepts(port_)) {
       int status = 0;
       if (broker_->poll_exit(&status))
         throw Error("the broker (/usr/sbin/mosquitto) " + broker_->describe_exit(status) + ":" + log_tail(broker_log_));

@@ -30,9 +30,5 @@ class MosquittoBroker {
   pid_t pid_ = -1;
 };
 
-// A loopback TCP port nobody listens on right now.
-int free_loopback_port();
-// True when something accepts TCP connections on 127.0.0.1:port.
-bool port_accepts(int port);
 
 }  // namespace dnn::test
