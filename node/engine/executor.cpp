@@ -109,7 +109,7 @@ Executor::Executor(Graph g, size_t begin, size_t end, ExecOptions opt)
       if (s >= 0) last_use[s] = i;
   for (auto& kv : last_use)
     if (!keep.count(kv.first)) steps_[kv.second].free_after.push_back(kv.first);
-  if (opt.fuse) fuse_pairs(keep, last_use);
+  if (opt.fuse) fuse_steps(keep, last_use);
   set_buffer_cache_limit(opt.buffer_cache_bytes);
 }
 
@@ -173,7 +173,7 @@ void Executor::size_for(Step& st, const std::vector<const Tensor*>& in) {
 // Step i takes over the steps after it, one by one, while the next one's first input is its only
 // output, read by nothing else, and the layer has a fused kernel for it. The taken step's other
 // non-constant inputs are appended to step i's.
-void Executor::fuse_pairs(const std::set<int>& keep, const std::map<int, size_t>& last_use) {
+void Executor::fuse_steps(const std::set<int>& keep, const std::map<int, size_t>& last_use) {
   auto activations = [](const Step& s) { return std::count_if(s.in.begin(), s.in.end(), [](int x) { return x >= 0; }); };
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& a = steps_[i];

@@ -19,7 +19,8 @@ struct ExecOptions {
   // covers MobileNetV2 and ResNet18, VGG16 needs 64 MB to stop faulting (it spent 18 % of its time
   // in page faults at 32). A device short of memory lowers it.
   size_t buffer_cache_bytes = size_t(64) << 20;
-  // Run fusable pairs of layers as one (Layer::absorb); results are identical either way.
+  // Run consecutive layers that have a fused kernel as one step (Layer::absorb); results are
+  // identical either way.
   bool fuse = true;
 };
 
@@ -37,7 +38,7 @@ class Executor {
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
 
   // Per-layer wall time summed over every run() since the last reset (for `bench --profile`); a
-  // fused pair is one entry, named after both, and its absorbed step has an empty name.
+  // fused run is one entry, named after all its layers, and its absorbed steps have empty names.
   struct LayerTime {
     std::string where;
     double ms = 0;
@@ -61,7 +62,7 @@ class Executor {
   };
   std::vector<ValueInfo> inputs_;
   std::vector<std::string> outputs_;
-  void fuse_pairs(const std::set<int>& keep, const std::map<int, size_t>& last_use);
+  void fuse_steps(const std::set<int>& keep, const std::map<int, size_t>& last_use);
   static void size_for(Step& st, const std::vector<const Tensor*>& in);
 
   std::vector<Step> steps_;

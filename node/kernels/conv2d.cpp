@@ -41,11 +41,19 @@ inline void copy_even_floats(const float* src, float* dst, int64_t n) {
 ColumnPhases::ColumnPhases(const ConvParams& p, int64_t h_, int64_t w_)
     : s(p.stride_w),
       ph(h_ + p.pad_t + p.pad_b),
-      qw((w_ + p.pad_l + p.pad_r + p.stride_w - 1) / p.stride_w + simd::kWidth),
+      qw(row_floats(p, w_)),
       h(h_),
       w(w_),
       pad_t(p.pad_t),
-      pad_l(p.pad_l) {}
+      pad_l(p.pad_l) {
+  constexpr int64_t W = simd::kWidth;
+  if (s != 2) return;
+  for (int64_t j = 0; j < 2 * ((qw - kSlack + W - 1) / W); ++j) {
+    const int64_t col = j * W - pad_l;  // the input column lane 0 reads
+    const int64_t lo = std::clamp<int64_t>(-col, 0, W), hi = std::clamp<int64_t>(w - col, lo, W);
+    lanes_.push_back(simd::lane_range_bits(static_cast<int>(lo), static_cast<int>(hi)));
+  }
+}
 
 void ColumnPhases::split(const float* plane, float* dst) const {
   constexpr int64_t W = simd::kWidth;
@@ -53,24 +61,18 @@ void ColumnPhases::split(const float* plane, float* dst) const {
     zero_floats(dst + q * ph * qw, pad_t * qw);
     zero_floats(dst + (q * ph + pad_t + h) * qw, (ph - pad_t - h) * qw);
   }
-  // Stride 2: padded columns [2iW, 2(i+1)W) of a row are two masked loads (zeros outside the
-  // image), deinterleaved into the two phases.
-  std::vector<simd::LaneMask> masks(s == 2 ? 2 * ((qw + W - 1) / W) : 0);
-  for (size_t j = 0; j < masks.size(); ++j) {
-    const int64_t col = int64_t(j) * W - pad_l;  // the input column lane 0 reads
-    const int64_t lo = std::clamp<int64_t>(-col, 0, W), hi = std::clamp<int64_t>(w - col, lo, W);
-    masks[j] = simd::lane_range(static_cast<int>(lo), static_cast<int>(hi));
-  }
   for (int64_t iy = 0; iy < h; ++iy) {
     const float* src = plane + iy * w;
     const int64_t py = iy + pad_t;
     if (s == 2) {
       float* even = dst + py * qw;
       float* odd = dst + (ph + py) * qw;
-      for (int64_t i = 0; i * W < qw; ++i) {
+      // Padded columns [2iW, 2(i+1)W): two masked loads (zeros outside the image), deinterleaved.
+      for (int64_t i = 0; i * W < qw - kSlack; ++i) {
         const float* at = src + 2 * i * W - pad_l;
         simd::Vec e, o;
-        simd::deinterleave2(simd::loadu_masked(at, masks[2 * i]), simd::loadu_masked(at + W, masks[2 * i + 1]), e, o);
+        simd::deinterleave2(simd::loadu_masked(at, simd::lane_bits(lanes_[2 * i])),
+                            simd::loadu_masked(at + W, simd::lane_bits(lanes_[2 * i + 1])), e, o);
         const int n = static_cast<int>(std::min(W, qw - i * W));
         simd::storeu_n(even + i * W, e, n);
         simd::storeu_n(odd + i * W, o, n);
@@ -79,7 +81,7 @@ void ColumnPhases::split(const float* plane, float* dst) const {
     }
     for (int64_t q = 0; q < s; ++q) {
       float* d = dst + (q * ph + py) * qw;
-      for (int64_t i = 0, col = q - pad_l; i < qw; ++i, col += s) d[i] = col >= 0 && col < w ? src[col] : 0.f;
+      for (int64_t i = 0, col = q - pad_l; i < qw - kSlack; ++i, col += s) d[i] = col >= 0 && col < w ? src[col] : 0.f;
     }
   }
 }
@@ -87,7 +89,7 @@ void ColumnPhases::split(const float* plane, float* dst) const {
 Im2colPacker::Im2colPacker(const float* in, int64_t h, int64_t w, const ConvParams& p, const float* phases,
                            const int32_t* taps)
     : in_(in), h_(h), w_(w), oh_(p.out_h(h)), ow_(p.out_w(w)), p_(p), phases_(phases), taps_(taps),
-      row_step_(p.stride_h * ColumnPhases(p, h, w).qw) {}
+      row_step_(p.stride_h * ColumnPhases::row_floats(p, w)) {}
 
 const float* Im2colPacker::in_place_rows(int64_t k0, int64_t n, const int32_t*& rows) const {
   const int64_t oy = n / ow_, ox = n % ow_;

@@ -38,18 +38,26 @@ struct ConvParams {
 
 // A channel plane zero-padded and split into stride_w column phases, so that a strided window reads
 // contiguous columns: phase q, padded row y holds padded columns q, q + s, q + 2s, ... Layout
-// [phase][padded row][qw floats], qw = ceil(padded width / s) + a vector of slack.
+// [phase][padded row][qw floats], qw = ceil(padded width / s) + kSlack.
 struct ColumnPhases {
   ColumnPhases(const ConvParams& p, int64_t h, int64_t w);
+  static constexpr int64_t kSlack = 16;  // floats past a row's data, a vector or more: split() leaves them as they are
+  static int64_t row_floats(const ConvParams& p, int64_t w) {  // qw
+    return (w + p.pad_l + p.pad_r + p.stride_w - 1) / p.stride_w + kSlack;
+  }
   int64_t floats() const { return s * ph * qw; }
   // Where tap (ky, kx) of output pixel (oy, 0) is, from the plane's start (pixel ox: + ox).
   int64_t tap(const ConvParams& p, int64_t oy, int64_t ky, int64_t kx) const {
     const int64_t col = kx * p.dil_w;
     return (col % s * ph + oy * p.stride_h + ky * p.dil_h) * qw + col / s;
   }
-  // Writes all of dst (floats() floats, padding included) from an h x w plane.
+  // Writes dst (floats() floats: the data and its zero padding, not the slack) from an h x w plane.
   void split(const float* plane, float* dst) const;
   int64_t s, ph, qw, h, w, pad_t, pad_l;
+
+ private:
+  // Stride 2: the lanes of each vector of a padded row that are inside the image (bit i: lane i).
+  std::vector<unsigned> lanes_;
 };
 
 // The im2col matrix of one group of one image (K = channels*kh*kw rows, N = out_h*out_w columns),

@@ -278,61 +278,21 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
     });
     return;
   }
-  const int64_t ph = h + p.pad_t + p.pad_b, pw = w + p.pad_l + p.pad_r;
-  // Phase-plane row length: enough for the widest tap offset plus a whole vector of slack.
-  const int64_t qw = (pw + s - 1) / s + kW;
-  const int64_t plane_floats = s * ph * qw + kW;
-
-  // Tap t of output row oy reads phase (kx*dw) % s, row oy*sh + ky*dh, from column (kx*dw) / s on.
+  // Other strides: each plane split into zero-padded column phases (conv2d.h), so that tap t of
+  // output row oy is a contiguous run at tap_off[t] + oy * step.
+  const ColumnPhases phases(p, h, w);
   std::vector<int64_t> tap_off(taps);
   for (int64_t ky = 0, t = 0; ky < p.kh; ++ky)
-    for (int64_t kx = 0; kx < p.kw; ++kx, ++t) {
-      const int64_t col = kx * p.dil_w;
-      tap_off[t] = ((col % s) * ph + ky * p.dil_h) * qw + col / s;
-    }
-
-  // Stride 2: padded columns [2q, 2q + 2 kW) of a row are two masked loads from the input row
-  // (lanes outside the image read as zeros), split into even and odd columns.
-  const int64_t pairs = (pw + 2 * kW - 1) / (2 * kW);
-  std::vector<simd::LaneMask> pair_masks(2 * pairs);
-  for (int64_t i = 0; i < 2 * pairs; ++i) {
-    const int64_t col = i * kW - p.pad_l;  // the input column lane 0 reads
-    const int64_t lo = std::clamp<int64_t>(-col, 0, kW);
-    pair_masks[i] = simd::lane_range(static_cast<int>(lo), static_cast<int>(std::clamp<int64_t>(w - col, lo, kW)));
-  }
-
+    for (int64_t kx = 0; kx < p.kw; ++kx, ++t) tap_off[t] = phases.tap(p, 0, ky, kx);
+  const int64_t step = p.stride_h * phases.qw;
   pool.parallel_for(batch * C, [&](int64_t b, int64_t e) {
-    // Zeroed once: the padding border is the same for every channel, only the data is rewritten.
-    float* pl = thread_scratch(1, plane_floats);
-    std::fill(pl, pl + plane_floats, 0.f);
+    // Output vectors may read past a row's data, into its slack, and past the last row (lanes that
+    // are not stored): zeroed once, so they hold no NaNs or denormals.
+    float* pl = thread_scratch(1, phases.floats() + kW);
+    std::fill(pl, pl + phases.floats() + kW, 0.f);
     for (int64_t u = b; u < e; ++u) {  // u: image * C + input channel
-      const float* x = in + u * h * w;
-      // The plane, split into column phases: padded column px goes to phase px % s, position px / s.
-      for (int64_t iy = 0; iy < h; ++iy) {
-        const float* src = x + iy * w;
-        const int64_t py = iy + p.pad_t;
-        if (s == 2) {
-          float* even = pl + py * qw;
-          float* odd = pl + (ph + py) * qw;
-          for (int64_t i = 0; i < pairs; ++i) {
-            const float* at = src + 2 * i * kW - p.pad_l;
-            simd::Vec e, o;
-            simd::deinterleave2(simd::loadu_masked(at, pair_masks[2 * i]),
-                                simd::loadu_masked(at + kW, pair_masks[2 * i + 1]), e, o);
-            simd::storeu(even + i * kW, e);
-            simd::storeu(odd + i * kW, o);
-          }
-          continue;
-        }
-        for (int64_t phase = 0; phase < s; ++phase) {
-          // First input column landing in this phase, then every s-th one.
-          const int64_t ix0 = ((phase - p.pad_l) % s + s) % s;
-          float* dst = pl + (phase * ph + py) * qw + (ix0 + p.pad_l) / s;
-          for (int64_t ix = ix0; ix < w; ix += s) *dst++ = src[ix];
-        }
-      }
+      phases.split(in + u * h * w, pl);
       // The plane feeds output channels u * mult ... (u + 1) * mult - 1 (of image u / C).
-      const int64_t step = p.stride_h * qw;
       for (int64_t o = u * mult; o < (u + 1) * mult; ++o) {
         const int64_t c = o % p.out_ch;
         const float* res = residual ? residual + o * out_stride : nullptr;

@@ -25,10 +25,10 @@ inline Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 // The first n (0 <= n <= width) lanes; loads give zeros past n, stores leave memory past n untouched.
 inline Vec loadu_n(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
 inline void storeu_n(float* p, Vec v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
-// Lanes [lo, hi) (0 <= lo <= hi <= width) loaded from p + lane, zeros elsewhere; lanes outside the
-// range are never read, so p may point before the data.
+// A set of lanes (lane_bits: bit i is lane i). loadu_masked loads the set's lanes from p + lane and
+// gives zeros elsewhere; lanes outside the set are never read, so p may point before the data.
 using LaneMask = __mmask16;
-inline LaneMask lane_range(int lo, int hi) { return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1)); }
+inline LaneMask lane_bits(unsigned bits) { return static_cast<__mmask16>(bits); }  // bit i: lane i
 inline Vec loadu_masked(const float* p, LaneMask m) { return _mm512_maskz_loadu_ps(m, p); }
 inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
 inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
@@ -70,7 +70,10 @@ inline __m256i lane_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n)
 inline Vec loadu_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
 inline void storeu_n(float* p, Vec v, int n) { _mm256_maskstore_ps(p, lane_mask(n), v); }
 using LaneMask = __m256i;
-inline LaneMask lane_range(int lo, int hi) { return _mm256_andnot_si256(lane_mask(lo), lane_mask(hi)); }
+inline LaneMask lane_bits(unsigned bits) {
+  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), bit), bit);
+}
 inline Vec loadu_masked(const float* p, LaneMask m) { return _mm256_maskload_ps(p, m); }
 inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
@@ -116,13 +119,12 @@ inline Vec loadu_n(const float* p, int n) {
 inline void storeu_n(float* p, Vec a, int n) {
   for (int i = 0; i < n; ++i) p[i] = a.v[i];
 }
-struct LaneMask {
-  int lo, hi;
-};
-inline LaneMask lane_range(int lo, int hi) { return LaneMask{lo, hi}; }
+using LaneMask = unsigned;
+inline LaneMask lane_bits(unsigned bits) { return bits; }
 inline Vec loadu_masked(const float* p, LaneMask m) {
   Vec a = zero();
-  for (int i = m.lo; i < m.hi; ++i) a.v[i] = p[i];
+  for (int i = 0; i < 4; ++i)
+    if (m >> i & 1) a.v[i] = p[i];
   return a;
 }
 inline Vec fma(Vec a, Vec b, Vec c) {
@@ -165,6 +167,10 @@ inline Vec min(Vec a, Vec b) {
 }
 inline float hsum(Vec a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
 #endif
+
+// Lanes [lo, hi) (0 <= lo <= hi <= kWidth).
+inline unsigned lane_range_bits(int lo, int hi) { return ((1u << hi) - 1) & ~((1u << lo) - 1); }
+inline LaneMask lane_range(int lo, int hi) { return lane_bits(lane_range_bits(lo, hi)); }
 
 // Short copies (a strip or so): whole vectors with masked tails, no library call per run.
 inline void copy_floats(const float* src, float* dst, int64_t n) {
