@@ -132,12 +132,15 @@ TileFn tile_fn(int rows, int64_t stride) {  // stride 0: packed panels
 
 bool ChannelLaneConv::pays(const ConvParams& p, int64_t pixels, const Activation& act) {
   if (kW != 16 || p.groups != 1 || act.kind == ActKind::Sigmoid || pixels <= 0) return false;
-  // A kernel of 5x5 or more (ResNet's 7x7 stem, AlexNet's 11x11 and 5x5): its GEMM spends much of
-  // its time gathering im2col strips in short runs, which direct tiles do without. Measured
-  // (kernels_bench --cold 1, ms): AlexNet conv2 5x5 3.54 -> 2.87, conv1 1.76 -> 1.10, ResNet18
-  // conv1 2.14 -> 1.85. Not for 3x3 kernels: MobileNetV2's stem 0.34 -> 0.43, ResNet18's layer2.0
-  // and VGG16's conv4 no better or worse.
-  if (p.kh * p.kw >= 25 && direct_stride(p.stride_w)) return true;
+  // Direct tiles read the input in place; the GEMM gathers im2col strips. That pays for a kernel
+  // of 5x5 or more (ResNet's 7x7 stem, AlexNet's 11x11 and 5x5), whose strips come in short runs,
+  // and for a strided window, whose strips the GEMM copies from column phases wherever they cross
+  // a row end. Measured (kernels_bench --cold 1, ms): AlexNet conv2 5x5 3.54 -> 2.87, conv1 1.76 ->
+  // 1.10, ResNet18 conv1 2.14 -> 1.85; in the model (bench --profile, min of 4 alternating runs):
+  // ResNet18 layer2.0 3x3/2 1.19 -> 0.92, MobileNetV2's 3x3/2 stem no worse. Not for 3x3 stride-1
+  // kernels: VGG16's conv4 no better or worse.
+  const int64_t taps = p.kh * p.kw;
+  if ((taps >= 25 || (taps > 1 && p.stride_w > 1)) && direct_stride(p.stride_w)) return true;
   auto used = [](int64_t n, int64_t step) { return double(n) / double((n + step - 1) / step * step); };
   const double gemm = used(pixels, kNR), lanes = used(p.out_ch, kNR) * used(pixels, tile_rows(pixels));
   return lanes > 1.04 * gemm;

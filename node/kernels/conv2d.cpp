@@ -191,7 +191,7 @@ void Conv2d::set_padding(int64_t top, int64_t left, int64_t bottom, int64_t righ
 }
 
 void Conv2d::choose_method(int64_t h, int64_t w) const {
-  if (method_ != Method::Gemm) return;  // Depthwise, fixed at construction
+  if (method_ != Method::Gemm || pinned_gemm_) return;  // Depthwise is fixed at construction
   const int64_t pixels = p_.out_h(h) * p_.out_w(w);
   if (winograd_candidate_ && pixels >= kWinogradMinPixels) {
     // Rebuild the weights from the packed form (the original was not kept).

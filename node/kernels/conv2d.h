@@ -127,6 +127,9 @@ class Conv2d {
   void prepare(int64_t h, int64_t w) const;
   // Gemm until prepare() or a first forward() has moved the convolution to Winograd or ChannelLanes.
   Method method() const { return method_; }
+  // Keeps the GEMM whatever the image (call before the first forward): for tests of its packers,
+  // whose shapes another method takes over on some builds.
+  void pin_gemm() { pinned_gemm_ = true; }
   // auto_pad resolves the padding only once the input size is known.
   void set_padding(int64_t top, int64_t left, int64_t bottom, int64_t right);
 
@@ -142,6 +145,7 @@ class Conv2d {
   std::vector<float> bias_;       // out_ch floats (zeros without a bias)
   std::vector<float> depthwise_;  // Depthwise: out_ch x kh x kw as given
   bool winograd_candidate_ = false;
+  bool pinned_gemm_ = false;
   // Set by prepare() or the first forward() (once: call_once).
   mutable std::once_flag chosen_;
   mutable Method method_ = Method::Gemm;

@@ -28,6 +28,14 @@ void slide_fixed(const float* t, int64_t kw, int64_t stride, int64_t dil, float*
 
 template <class Op>
 void slide(const float* t, int64_t kw, int64_t stride, int64_t dil, float* y, int64_t ow, float identity, Op op) {
+  // The common 3-wide windows in one pass each, rather than one pass per tap.
+  if (kw == 3 && dil == 1 && (stride == 1 || stride == 2)) {
+    if (stride == 1)
+      for (int64_t c = 0; c < ow; ++c) y[c] = op(op(t[c], t[c + 1]), t[c + 2]);
+    else
+      for (int64_t c = 0; c < ow; ++c) y[c] = op(op(t[2 * c], t[2 * c + 1]), t[2 * c + 2]);
+    return;
+  }
   if (stride == 1)
     slide_fixed<1>(t, kw, stride, dil, y, ow, identity, op);
   else if (stride == 2)
@@ -66,6 +74,10 @@ class Pool : public Layer {
       throw ModelError("AveragePool with dilations is not supported");
     if (auto_pad_ != "NOTSET" && auto_pad_ != "VALID" && auto_pad_ != "SAME_UPPER" && auto_pad_ != "SAME_LOWER")
       throw ModelError("auto_pad '" + auto_pad_ + "' is not supported");
+    // A 1-element window moving one step with no pads (AlexNet's adaptive pool on a 6x6 input)
+    // passes its input through.
+    auto ones = [](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 1; }); };
+    passthrough_ = ones(kernel_) && ones(strides_) && std::all_of(pads_.begin(), pads_.end(), [](int64_t e) { return e == 0; });
   }
 
   std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {
@@ -78,6 +90,7 @@ class Pool : public Layer {
   }
 
   std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
+    if (passthrough_) return {*in[0]};  // a view, as Identity returns
     const Shape& s = in[0]->shape();
     Shape out_shape = output_shapes({s})[0];
     Tensor out(out_shape);
@@ -113,18 +126,37 @@ class Pool : public Layer {
         float* yp = y + p * out_plane;
         for (int64_t a = 0; a < od; ++a)
           for (int64_t b = 0; b < oh; ++b) {
-            std::fill(row, row + W, identity);
+            // The input rows under the window, reduced into `row` two at a time (one pass
+            // for the usual 2- or 3-row window, not one per row).
+            const float* src[3];
+            int n = 0;
+            bool first = true;
+            auto reduce = [&] {
+              const float *s0 = src[0], *s1 = n > 1 ? src[1] : src[0], *s2 = n > 2 ? src[2] : s1;
+              if (first && max_)
+                for (int64_t w = 0; w < W; ++w) row[w] = std::max(std::max(s0[w], s1[w]), s2[w]);
+              else if (max_)
+                for (int64_t w = 0; w < W; ++w) row[w] = std::max(std::max(row[w], s0[w]), std::max(s1[w], s2[w]));
+              else  // sums keep their order: row, then each source row in turn
+                for (int64_t w = 0; w < W; ++w) {
+                  float v = first ? s0[w] : row[w] + s0[w];
+                  if (n > 1) v += s1[w];
+                  if (n > 2) v += s2[w];
+                  row[w] = v;
+                }
+              first = false;
+              n = 0;
+            };
             for (int64_t i = 0; i < taps[0].count[a]; ++i)
               for (int64_t j = 0; j < taps[1].count[b]; ++j) {
-                const float* src = xp + ((taps[0].first[a] + i * dil[0]) * in_dim[1] + taps[1].first[b] + j * dil[1]) * W;
+                src[n] = xp + ((taps[0].first[a] + i * dil[0]) * in_dim[1] + taps[1].first[b] + j * dil[1]) * W;
                 // The rows two output rows ahead: this loop waits on memory (a large input
                 // is usually a convolution's output that has left the cache).
-                for (int64_t w = 0; w < W; w += 16) __builtin_prefetch(src + 2 * ahead + w);
-                if (max_)
-                  for (int64_t w = 0; w < W; ++w) row[w] = std::max(row[w], src[w]);
-                else
-                  for (int64_t w = 0; w < W; ++w) row[w] += src[w];
+                for (int64_t w = 0; w < W; w += 16) __builtin_prefetch(src[n] + 2 * ahead + w);
+                if (++n == 3) reduce();
               }
+            if (n > 0) reduce();
+            if (first) std::fill(row, row + W, identity);  // a window wholly in the padding
             const float* t = padded.data();
             if (max_) {
               slide(t, kw, sw, dil[2], yp, ow, identity, [](float u, float v) { return std::max(u, v); });
@@ -199,7 +231,7 @@ class Pool : public Layer {
     return t;
   }
 
-  bool max_ = false, ceil_ = false, include_pad_ = false;
+  bool max_ = false, ceil_ = false, include_pad_ = false, passthrough_ = false;
   std::vector<int64_t> kernel_, strides_, dilations_, pads_;
   std::string auto_pad_;
   Shape taps_shape_;  // the input shape taps_ were computed for

@@ -65,6 +65,10 @@ TEST(Pool, MatchesDirectLoopsOnBatches) {
       {{3, 2}, {2, 1}, {1, 1}, {0, 1, 2, 0}, true, true},    // asymmetric pads, ceil, count pads
       {{3, 3}, {1, 2}, {1, 1}, {1, 0, 1, 2}, false, true},
       {{2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, false, false},  // LeNet/VGG
+      {{5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}, false, true},   // 5 rows: reduced three, then two
+      {{7, 3}, {3, 1}, {1, 1}, {3, 1, 3, 1}, false, false},  // 7 rows: three, three, one
+      {{1, 3}, {1, 2}, {1, 1}, {0, 1, 0, 1}, false, false},  // one row
+      {{1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, false, false},  // the input itself
   };
   Tensor x = random_tensor({3, 4, 11, 10}, 3);
   for (auto& g : geometries) {
