@@ -177,16 +177,15 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
       finish_row(C + m * ldc + n0, n1 - n0, ep.bias ? ep.bias[m] : 0.f,
                  ep.residual ? ep.residual + m * ldc + n0 : nullptr, ep.act);
     }
-  const std::vector<float> no_bias(ep.bias ? 0 : m1, 0.f);
-  const float* bias = ep.bias ? ep.bias : no_bias.data();
+  static const float kNoBias[kMR] = {};
   // Sigmoid has no vector form: full tiles get bias and residual in registers, then finish_row.
   const bool sigmoid = ep.act.kind == ActKind::Sigmoid;
   TileEpilogue tile_ep{nullptr, nullptr, ep.act.kind, simd::set1(ep.act.min), simd::set1(ep.act.max),
                        simd::set1(ep.act.alpha)};
-  const int64_t strips = (n1 - n0 + kNR - 1) / kNR;
-  std::vector<const float*> strip_ptr(strips);
-  std::vector<int64_t> strip_ld(strips);
-  std::vector<const int32_t*> strip_rows(strips);
+  const int64_t strips = (n1 - n0 + kNR - 1) / kNR;  // at most kNC / kNR
+  const float* strip_ptr[kNC / kNR];
+  int64_t strip_ld[kNC / kNR];
+  const int32_t* strip_rows[kNC / kNR];
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
     const int64_t kc = A.block_depth(k0);
     const bool first = k0 == 0, last = k0 + kc >= K;
@@ -213,7 +212,7 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
           const int64_t rows = std::min(kMR, me - m);
           float* c = C + m * ldc + n;
           if (rows == kMR) {
-            tile_ep.bias = bias + m;
+            tile_ep.bias = ep.bias ? ep.bias + m : kNoBias;
             tile_ep.residual = ep.residual ? ep.residual + m * ldc + n : nullptr;
             (strip_rows[s] ? microkernel<true> : microkernel<false>)(kc, A.panel(k0, m), strip_ptr[s], strip_ld[s],
                                                                      strip_rows[s], c, ldc, static_cast<int>(cols),
@@ -229,7 +228,7 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
             for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = first ? edge[r * kNR + j] : c[r * ldc + j] + edge[r * kNR + j];
           if (last)
             for (int64_t r = 0; r < rows; ++r)
-              finish_row(c + r * ldc, cols, bias[m + r], ep.residual ? ep.residual + (m + r) * ldc + n : nullptr, ep.act);
+              finish_row(c + r * ldc, cols, ep.bias ? ep.bias[m + r] : 0.f, ep.residual ? ep.residual + (m + r) * ldc + n : nullptr, ep.act);
         }
       }
     }

@@ -60,6 +60,34 @@ void transform_weights(const float* g, int64_t C, int64_t M, int64_t c0, int64_t
     }
 }
 
+#if defined(__AVX512F__)
+// One 4x4 output tile for 16 channels: o[i * 4 + j] holds output pixel (i, j) of every channel
+// (lanes). Bias, residual and activation are applied here, and each channel's tile goes to its
+// plane with one masked store per tile row (after a transpose), instead of 16 scalar stores.
+// y (and residual) point at the tile's first pixel in the first channel's plane.
+void store_tile16(simd::Vec o[16], int channels, int64_t ny, int64_t nx, const float* bias, float* y,
+                  const float* residual, int64_t ow, int64_t plane, const Activation& act) {
+  using namespace simd;
+  const Vec b = loadu_n(bias, channels);
+  for (int k = 0; k < 16; ++k) o[k] = add(o[k], b);
+  transpose(o);  // o[c]: channel c's tile, pixel (i, j) in lane i * 4 + j
+  const Vec lo = set1(act.min), hi = set1(act.max), alpha = set1(act.alpha);
+  // Row i of the tile: lanes [4i, 4i + nx), stored at y + i * ow (so the pointer is offset by -4i).
+  __mmask16 row_mask[4];
+  for (int64_t i = 0; i < 4; ++i) row_mask[i] = i < ny ? static_cast<__mmask16>(((1u << nx) - 1) << (4 * i)) : 0;
+  for (int c = 0; c < channels; ++c) {
+    Vec v = o[c];
+    if (residual) {
+      Vec r = zero();
+      for (int64_t i = 0; i < ny; ++i) r = _mm512_mask_loadu_ps(r, row_mask[i], residual + c * plane + i * (ow - 4));
+      v = add(v, r);
+    }
+    v = activate(act.kind, v, lo, hi, alpha);
+    for (int64_t i = 0; i < ny; ++i) _mm512_mask_storeu_ps(y + c * plane + i * (ow - 4), row_mask[i], v);
+  }
+}
+#endif
+
 // Tiles per block: the transformed input block (36 x in_ch x tiles floats) should stay near 1 MB.
 int64_t target_tiles(int64_t in_ch) { return std::clamp<int64_t>(7000 / std::max<int64_t>(in_ch, 1), kNR, 8 * kNR); }
 
@@ -100,6 +128,9 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
   const int64_t ld = (max_tiles + kW + kNR - 1) / kNR * kNR;  // V row stride, with a vector of slack
   const int64_t tiles_pad = (max_tiles + kMR - 1) / kMR * kMR;
 
+  // With 16-lane vectors, the output transform stores whole tile rows and applies the epilogue as
+  // it goes (Sigmoid, with no vector form, keeps the separate pass).
+  const bool fused = kW == 16 && act.kind != ActKind::Sigmoid;
   const float* transformed = u_.data();
   Tensor scratch;
   if (u_.empty()) {  // transformed now, into a buffer that goes back to the activations' cache
@@ -199,18 +230,28 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
             for (int l = 0; l < 6; ++l) mv[l] = simd::loadu_n(src + (k * 6 + l) * tiles_pad * M, nm);
             output_transform(mv, q[k]);
           }
-          alignas(64) float o[4][4][kW];  // [i][j][channel]
+          Vec o[16];  // o[i * 4 + j]: output pixel (i, j), channels in lanes
           for (int j = 0; j < 4; ++j) {
             Vec col[6] = {q[0][j], q[1][j], q[2][j], q[3][j], q[4][j], q[5][j]}, r[4];
             output_transform(col, r);
-            for (int i = 0; i < 4; ++i) simd::storeu(o[i][j], r[i]);
+            for (int i = 0; i < 4; ++i) o[i * 4 + j] = r[i];
           }
-          float* y = out + ((img * M + m0) * oh + oy) * ow + ox;
+          const int64_t offset = ((img * M + m0) * oh + oy) * ow + ox;
+#if defined(__AVX512F__)
+          if (fused) {
+            store_tile16(o, nm, ny, nx, bias + m0, out + offset, residual ? residual + offset : nullptr, ow, oh * ow, act);
+            continue;
+          }
+#endif
+          alignas(64) float os[16][kW];
+          for (int k = 0; k < 16; ++k) simd::storeu(os[k], o[k]);
+          float* y = out + offset;
           for (int lane = 0; lane < nm; ++lane, y += oh * ow)
             for (int64_t i = 0; i < ny; ++i)
-              for (int64_t j = 0; j < nx; ++j) y[i * ow + j] = o[i][j][lane];
+              for (int64_t j = 0; j < nx; ++j) y[i * ow + j] = os[i * 4 + j][lane];
         }
       }
+      if (fused) continue;
       // The epilogue over the block's complete output rows.
       const int64_t oy0 = ty0 * kTile, oy1 = std::min(oh, ty1 * kTile);
       for (int64_t m = 0; m < M; ++m) {
