@@ -3,6 +3,8 @@
 // must agree bit for bit, and a fully-connected output must not depend on the batch it is in.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "kernels/fully_connected.h"
 #include "kernels/gemm.h"
@@ -48,6 +50,38 @@ TEST(Gemm, MatchesReferenceAroundTileEdges) {
         testref::expect_close(y1.data(), ref, what);
         EXPECT_TRUE(testref::bitwise_equal(y1, y2)) << what;
       }
+}
+
+// Units cover C exactly once, in column tiles of equal width (whole strips, at most NC), and split
+// evenly over the threads where the rows allow.
+TEST(GemmTiling, CoversTheProductOnceInEvenUnits) {
+  const int64_t shapes[][2] = {{512, 784}, {64, 3136}, {8, 17}, {1000, 1}, {24, 12544}, {7, 400}};
+  for (const auto& shape : shapes)
+    for (int threads : {1, 2, 3}) {
+      const int64_t M = shape[0], N = shape[1];
+      const kernels::GemmTiling tiling(M, N, threads);
+      std::vector<int> covered(M * N, 0);
+      int64_t widest = 0, narrowest = N;
+      for (int64_t u = 0; u < tiling.units(); ++u) {
+        int64_t m0, m1, n0, n1;
+        tiling.unit(u, m0, m1, n0, n1);
+        EXPECT_EQ(0, m0 % kernels::kMR);
+        EXPECT_EQ(0, n0 % kernels::kNR);
+        EXPECT_LE(n1 - n0, kernels::kNC);
+        if (n1 < N) widest = std::max(widest, n1 - n0), narrowest = std::min(narrowest, n1 - n0);
+        for (int64_t m = m0; m < m1; ++m)
+          for (int64_t n = n0; n < n1; ++n) ++covered[m * N + n];
+      }
+      const std::string what = std::to_string(M) + "x" + std::to_string(N) + " on " + std::to_string(threads);
+      EXPECT_TRUE(std::all_of(covered.begin(), covered.end(), [](int c) { return c == 1; })) << what;
+      if (widest > 0) EXPECT_EQ(widest, narrowest) << what;  // every tile but the last one as wide
+      if (threads > 1 && (M + kernels::kMR - 1) / kernels::kMR >= 4 * threads)
+        EXPECT_EQ(0, tiling.units() % threads) << what;
+    }
+  // 784 columns (VGG16's conv4): with 16-lane vectors 3 x 288, not 384 + 384 + 16; on any build the
+  // last tile is at least half as wide as the others.
+  const kernels::GemmTiling vgg_conv4(512, 784, 2);
+  EXPECT_GT(784 - (vgg_conv4.n_tiles - 1) * vgg_conv4.n_step, vgg_conv4.n_step / 2);
 }
 
 TEST(FullyConnected, MatchesReferenceForEveryBatchSize) {
