@@ -154,50 +154,87 @@ ChannelLaneConv::ChannelLaneConv(const PackedA& weight)
       for (int64_t j = 0; j < kNR; ++j) d[j] = m0 + j < M_ ? weight.at(m0 + j, k) : 0.f;
 }
 
+struct ChannelLaneConv::Plan {
+  int64_t h = 0, w = 0, pad_t = 0, pad_l = 0, pad_b = 0, pad_r = 0;
+  int R = 0;
+  int64_t tiles = 0;
+  bool pointwise = false, padded = false, direct = false;
+  int64_t H = 0, W = 0;  // the image direct tiles read: the input, or its padded copy
+  int64_t sw = 1;        // their stride along a row
+  std::vector<int32_t> offset;     // tap k of a direct tile's pixel r is at its base + offset[k] + r * stride
+  std::vector<int64_t> base;       // per tile: input offset of a direct tile, or -1
+  std::vector<int64_t> panel;      // per tile: packed panel of an other tile, or -1
+  int64_t panels = 0, direct_tiles = 0;
+};
+
+std::shared_ptr<const ChannelLaneConv::Plan> ChannelLaneConv::plan(const ConvParams& p, int64_t h, int64_t w) const {
+  {
+    std::lock_guard<std::mutex> lock(plan_mu_);
+    if (plan_ && plan_->h == h && plan_->w == w && plan_->pad_t == p.pad_t && plan_->pad_l == p.pad_l &&
+        plan_->pad_b == p.pad_b && plan_->pad_r == p.pad_r)
+      return plan_;
+  }
+  auto plan = std::make_shared<Plan>();
+  Plan& q = *plan;
+  q.h = h, q.w = w, q.pad_t = p.pad_t, q.pad_l = p.pad_l, q.pad_b = p.pad_b, q.pad_r = p.pad_r;
+  const int64_t N = p.out_h(h) * p.out_w(w);
+  q.R = tile_rows(N);
+  q.tiles = (N + q.R - 1) / q.R;
+  q.pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 && p.pad_l == 0 &&
+                p.pad_b == 0 && p.pad_r == 0;
+  // Direct tiles read their pixels in place, from the input or, with padding, from a padded copy
+  // of it: a whole tile on one output row. Tap k = (channel, ky, kx) of pixel r is at the tile's
+  // base + offset[k] + r * sw. (A pointwise convolution is one long row.) The other tiles (across a
+  // row end, or short) are packed: im2col^T, all K rows of R pixels per tile, zero past the image.
+  q.padded = !q.pointwise && (p.pad_t || p.pad_l || p.pad_b || p.pad_r);
+  q.H = q.pointwise ? 1 : h + p.pad_t + p.pad_b;
+  q.W = q.pointwise ? N : w + p.pad_l + p.pad_r;
+  const int64_t OW = q.pointwise ? N : p.out_w(w);
+  q.sw = q.pointwise ? 1 : p.stride_w;
+  q.direct = direct_stride(q.sw) && p.in_ch * q.H * q.W < INT32_MAX;
+  q.offset.resize(q.direct ? K_ : 0);
+  for (int64_t k = 0; k < static_cast<int64_t>(q.offset.size()); ++k) {
+    const int64_t c = k / (p.kh * p.kw), ky = k / p.kw % p.kh, kx = k % p.kw;
+    q.offset[k] = static_cast<int32_t>(c * q.H * q.W + ky * p.dil_h * q.W + kx * p.dil_w);
+  }
+  q.base.assign(q.tiles, -1);
+  q.panel.assign(q.tiles, -1);
+  for (int64_t t = 0; t < q.tiles; ++t) {
+    const int64_t p0 = t * q.R, oy = p0 / OW, ox0 = p0 % OW;
+    if (q.direct && p0 + q.R <= N && ox0 + q.R <= OW) {
+      q.base[t] = oy * p.stride_h * q.W + ox0 * q.sw;
+      ++q.direct_tiles;
+    } else {
+      q.panel[t] = q.panels++;
+    }
+  }
+  std::lock_guard<std::mutex> lock(plan_mu_);
+  plan_ = plan;
+  return plan;
+}
+
 void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batch, int64_t h, int64_t w,
                               const float* bias, const float* residual, const Activation& act, float* out,
                               ThreadPool& pool, bool blocked) const {
+  const std::shared_ptr<const Plan> plan_ref = plan(p, h, w);
+  const Plan& q = *plan_ref;
   const int64_t N = p.out_h(h) * p.out_w(w), strips = (M_ + kNR - 1) / kNR;
-  const int R = tile_rows(N);
-  const int64_t tiles = (N + R - 1) / R;
+  const int R = q.R;
+  const int64_t tiles = q.tiles, panels = q.panels, H = q.H, W = q.W, sw = q.sw;
+  const bool pointwise = q.pointwise, padded = q.padded && q.direct_tiles > 0, direct = q.direct;
+  const std::vector<int64_t>& base = q.base;
+  const std::vector<int64_t>& panel = q.panel;
   // Units: a strip of channels times a run of tiles; runs split only to feed every thread.
   const int64_t want = pool.size() > 1 ? 4 * pool.size() : 1;
   const int64_t runs = std::min(tiles, std::max<int64_t>(1, (want + strips - 1) / strips));
   const int64_t run_len = (tiles + runs - 1) / runs;
-  const bool pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_t == 0 &&
-                         p.pad_l == 0 && p.pad_b == 0 && p.pad_r == 0;
   // Depth of a block of K: the strip's weights for it (block_k x kNR floats) and the input rows its
   // tiles read should share L1. A pointwise tile reads a cache line per input channel, so a K that
   // takes several blocks goes in blocks of half the depth (kernels_bench --cold 1, ms: 960 -> 320
   // @7 0.245 -> 0.225, 320 -> 1280 @7 0.323 -> 0.292, 960 -> 160 @7 0.130 -> 0.120; 14x14 shapes
   // unchanged; a K of 160 cut in two, and 3x3 or larger kernels, measured no better or worse).
   const int64_t block_k = pointwise && K_ > kKC ? kKC / 2 : kKC;
-
-  // Direct tiles read their pixels in place, from the input or, with padding, from a padded copy
-  // of it: a whole tile on one output row. Tap k = (channel, ky, kx) of pixel r is at the tile's
-  // base + offset[k] + r * sw. (A pointwise convolution is one long row.) The other tiles (across a
-  // row end, or short) are packed: im2col^T, all K rows of R pixels per tile, zero past the image.
-  const bool padded = !pointwise && (p.pad_t || p.pad_l || p.pad_b || p.pad_r);
-  const int64_t H = pointwise ? 1 : h + p.pad_t + p.pad_b, W = pointwise ? N : w + p.pad_l + p.pad_r;
-  const int64_t OW = pointwise ? N : p.out_w(w), sw = pointwise ? 1 : p.stride_w;
-  const bool direct = direct_stride(sw) && p.in_ch * H * W < INT32_MAX;
-  std::vector<int32_t> offset(direct ? K_ : 0);
-  for (int64_t k = 0; k < static_cast<int64_t>(offset.size()); ++k) {
-    const int64_t c = k / (p.kh * p.kw), ky = k / p.kw % p.kh, kx = k % p.kw;
-    offset[k] = static_cast<int32_t>(c * H * W + ky * p.dil_h * W + kx * p.dil_w);
-  }
-  std::vector<int64_t> base(tiles, -1), panel(tiles, -1);  // per tile: input offset, or packed panel
-  int64_t panels = 0, direct_tiles = 0;
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t p0 = t * R, oy = p0 / OW, ox0 = p0 % OW;
-    if (direct && p0 + R <= N && ox0 + R <= OW) {
-      base[t] = oy * p.stride_h * W + ox0 * sw;
-      ++direct_tiles;
-    } else {
-      panel[t] = panels++;
-    }
-  }
-  Tensor padded_input = Tensor::uninitialized({padded && direct_tiles ? p.in_ch * H * W : 1});
+  Tensor padded_input = Tensor::uninitialized({padded ? p.in_ch * H * W : 1});
   const TileFn direct_tile = tile_fn(R, direct ? sw : 0), packed_tile = tile_fn(R, 0);
   Tensor a_buffer = Tensor::uninitialized({std::max<int64_t>(1, panels * K_ * R)});
   float* a = a_buffer.f32();
@@ -205,7 +242,7 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
   for (int64_t img = 0; img < batch; ++img) {
     const float* x = in + img * p.in_ch * h * w;
     const float* xd = x;  // what direct tiles read
-    if (padded && direct_tiles) {
+    if (padded) {
       float* xp = padded_input.f32();
       pool.parallel_for(p.in_ch, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
@@ -257,7 +294,8 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
               o.pixels = static_cast<int>(std::min<int64_t>(R, N - t * R));
             }
             if (base[t] >= 0)
-              direct_tile(kc, xd + base[t], offset.data() + k0, b, part, k0 == 0, last ? &o : nullptr, next + done, lines);
+              direct_tile(kc, xd + base[t], q.offset.data() + k0, b, part, k0 == 0, last ? &o : nullptr, next + done,
+                          lines);
             else
               packed_tile(kc, a + (panel[t] * K_ + k0) * R, nullptr, b, part, k0 == 0, last ? &o : nullptr, next + done,
                           lines);

@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "core/thread_pool.h"
 #include "kernels/activation.h"
@@ -44,8 +45,14 @@ class ChannelLaneConv {
                bool blocked = false) const;
 
  private:
+  struct Plan;  // how the tiles of one input size read their pixels (in place or packed)
+  std::shared_ptr<const Plan> plan(const ConvParams& p, int64_t h, int64_t w) const;
+
   int64_t M_, K_;
   std::unique_ptr<float, void (*)(void*)> weight_;  // W^T in strips of kNR channels: [strip][K][kNR]
+  // The plan of the last input size: a model runs every layer at one size, so it is made once.
+  mutable std::mutex plan_mu_;
+  mutable std::shared_ptr<const Plan> plan_;
 };
 
 }  // namespace kernels

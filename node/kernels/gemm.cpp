@@ -228,7 +228,8 @@ void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int6
             for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = first ? edge[r * kNR + j] : c[r * ldc + j] + edge[r * kNR + j];
           if (last)
             for (int64_t r = 0; r < rows; ++r)
-              finish_row(c + r * ldc, cols, ep.bias ? ep.bias[m + r] : 0.f, ep.residual ? ep.residual + (m + r) * ldc + n : nullptr, ep.act);
+              finish_row(c + r * ldc, cols, ep.bias ? ep.bias[m + r] : 0.f,
+                         ep.residual ? ep.residual + (m + r) * ldc + n : nullptr, ep.act);
         }
       }
     }

@@ -239,7 +239,8 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
           const int64_t offset = ((img * M + m0) * oh + oy) * ow + ox;
 #if defined(__AVX512F__)
           if (fused) {
-            store_tile16(o, nm, ny, nx, bias + m0, out + offset, residual ? residual + offset : nullptr, ow, oh * ow, act);
+            store_tile16(o, nm, ny, nx, bias + m0, out + offset, residual ? residual + offset : nullptr, ow, oh * ow,
+                         act);
             continue;
           }
 #endif

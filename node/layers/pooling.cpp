@@ -76,8 +76,10 @@ class Pool : public Layer {
       throw ModelError("auto_pad '" + auto_pad_ + "' is not supported");
     // A 1-element window moving one step with no pads (AlexNet's adaptive pool on a 6x6 input)
     // passes its input through.
-    auto ones = [](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 1; }); };
-    passthrough_ = ones(kernel_) && ones(strides_) && std::all_of(pads_.begin(), pads_.end(), [](int64_t e) { return e == 0; });
+    auto all = [](const std::vector<int64_t>& v, int64_t x) {
+      return std::all_of(v.begin(), v.end(), [x](int64_t e) { return e == x; });
+    };
+    passthrough_ = all(kernel_, 1) && all(strides_, 1) && all(pads_, 0);
   }
 
   std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {
