@@ -152,6 +152,7 @@ Tensor Tensor::wrap(Shape shape, DType dtype, void* data, std::shared_ptr<void> 
   t.dtype_ = dtype;
   t.data_ = data;
   t.owner_ = std::move(owner);
+  t.wrapped_ = true;
   return t;
 }
 

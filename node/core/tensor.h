@@ -45,6 +45,9 @@ class Tensor {
   void* raw() { return data_; }
   const void* raw() const { return data_; }
 
+  // Whether this is the only tensor on storage of its own (allocated, not wrapped; no other copy or
+  // view), so that it may be rewritten in place.
+  bool sole_owner() const { return !wrapped_ && owner_ && owner_.use_count() == 1; }
   // Same storage, new shape with the same number of elements.
   Tensor reshaped(Shape shape) const;
   Tensor clone() const;
@@ -56,6 +59,7 @@ class Tensor {
   DType dtype_ = DType::f32;
   std::shared_ptr<void> owner_;
   void* data_ = nullptr;
+  bool wrapped_ = false;  // memory owned elsewhere (wrap())
 };
 
 // 64-byte aligned allocation with a deleter, for kernels' own packed buffers; zero-filled unless

@@ -4,7 +4,7 @@
 //
 // The common case — weights as a constant B, a fully-connected layer — runs on the streaming
 // FullyConnected kernel with alpha and a vector C folded in at load; the weights are not kept in
-// their original form. Anything else (B an activation, batched MatMul) packs both operands per call.
+// their original form (the kernel transposes them, in place where it can). Anything else (B an activation, batched MatMul) packs both operands per call.
 #include <cmath>
 #include <memory>
 
@@ -80,6 +80,11 @@ class GemmLayer : public Layer {
       fc_ = std::make_unique<kernels::FullyConnected>(b->f32(), N, K, trans_b_ ? K : 1, trans_b_ ? 1 : N, alpha_,
                                                       bias_ptr, fused);
     act_after_ = !fuse;
+  }
+
+  // The loader has let go of the weights by now: the kernel may take them over in place.
+  void prepare(const std::vector<Shape>&) override {
+    if (fc_) fc_->prepare();
   }
 
   std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {

@@ -85,14 +85,19 @@ TEST(GemmTiling, CoversTheProductOnceInEvenUnits) {
 }
 
 TEST(FullyConnected, MatchesReferenceForEveryBatchSize) {
-  const int64_t outs[] = {1, 5, 33};
+  // Over 1024 outputs: several chunks, split over two threads. x has zeros, as after a ReLU, in
+  // different places in each row, and whole features zero in every row.
+  const int64_t outs[] = {1, 5, 33, 1000, 2100};
   const int64_t ins[] = {1, 7, 64, 301};
   ThreadPool one(1), two(2);
   for (int64_t O : outs)
     for (int64_t I : ins)
       for (bool transposed : {false, true}) {
         const int64_t batch_max = 19;
-        const auto w = testref::random_floats(O * I, 5), x = testref::random_floats(batch_max * I, 6);
+        const auto w = testref::random_floats(O * I, 5);
+        auto x = testref::random_floats(batch_max * I, 6);
+        for (int64_t i = 0; i < batch_max * I; ++i)
+          if (x[i] < -0.2f || i % I % 5 == 3) x[i] = 0.f;
         const auto bias = testref::random_floats(O, 7);
         Activation act;
         act.kind = ActKind::LeakyRelu;
@@ -120,7 +125,43 @@ TEST(FullyConnected, MatchesReferenceForEveryBatchSize) {
       }
 }
 
-TEST(FullyConnected, SharedWeightsGiveTheSameResultsWithoutACopy) {
+TEST(FullyConnected, ChunkedTransposeInPlacePutsEveryWeightAtItsIndex) {
+  const int64_t shapes[][3] = {{4096, 9, 1024}, {1000, 13, 1024}, {2500, 7, 1024}, {37, 130, 1024},
+                               {48, 5, 16}, {30, 11, 8}, {1, 4, 1024}};
+  for (const auto& s : shapes) {
+    const int64_t rows = s[0], cols = s[1], chunk = s[2];
+    std::vector<float> w(rows * cols);
+    for (int64_t i = 0; i < rows * cols; ++i) w[i] = static_cast<float>(i);
+    kernels::chunked_transpose_in_place(w.data(), rows, cols, chunk);
+    int64_t wrong = 0;
+    for (int64_t o = 0; o < rows; ++o)
+      for (int64_t k = 0; k < cols; ++k)
+        wrong += w[kernels::chunked_index(o, k, rows, cols, chunk)] != static_cast<float>(o * cols + k);
+    EXPECT_EQ(0, wrong) << rows << "x" << cols << " in chunks of " << chunk;
+  }
+}
+
+// Weights nothing else holds are rearranged where they are: no second copy of a layer's weights.
+TEST(FullyConnected, SoleWeightsAreTakenOverInPlace) {
+  const int64_t O = 1500, I = 70;
+  const auto values = testref::random_floats(O * I, 14);
+  const auto x = testref::random_floats(2 * I, 15), bias = testref::random_floats(O, 16);
+  Tensor w = Tensor::from_f32({O, I}, values);
+  const float* storage = w.f32();
+  const kernels::FullyConnected copied(values.data(), O, I, I, 1, 1.f, bias.data(), {});
+  const kernels::FullyConnected taken(w, bias.data(), {});
+  w = Tensor();
+  taken.prepare();
+  EXPECT_EQ(storage, taken.weights().f32());
+  ThreadPool pool(2);
+  std::vector<float> a(2 * O), b(2 * O);
+  copied.forward(x.data(), 2, a.data(), pool);
+  taken.forward(x.data(), 2, b.data(), pool);
+  EXPECT_TRUE(testref::bitwise_equal(a, b));
+}
+
+// Weights the model still holds are copied, into the same form.
+TEST(FullyConnected, SharedWeightsGiveTheSameResults) {
   const Tensor w = Tensor::from_f32({37, 130}, testref::random_floats(37 * 130, 11));
   const auto x = testref::random_floats(3 * 130, 12), bias = testref::random_floats(37, 13);
   const kernels::FullyConnected copied(w.f32(), 37, 130, 130, 1, 1.f, bias.data(), {});
