@@ -97,38 +97,44 @@ void FullyConnected::forward(const float* x, int64_t batch, float* y, ThreadPool
       }
   const float* wt = w_.f32();
   const int64_t chunks = (out_ + kChunk - 1) / kChunk, n_live = static_cast<int64_t>(live.size());
-  pool.parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+  // Work units: chunks, cut into parts when there are fewer chunks than threads (1000 outputs).
+  const int64_t parts = chunks >= pool.size() ? 1 : (pool.size() + chunks - 1) / chunks;
+  pool.parallel_for(chunks * parts, [&](int64_t u0, int64_t u1) {
     alignas(64) thread_local float sums[kBatchChunk * kChunk];
-    for (int64_t chunk = c0; chunk < c1; ++chunk) {
-      const int64_t o0 = chunk * kChunk, n = std::min(kChunk, out_ - o0);
+    for (int64_t u = u0; u < u1; ++u) {
+      // Outputs [o0 + j0, o0 + j1) of the chunk at o0, whose rows of W^T are n floats long.
+      const int64_t o0 = u / parts * kChunk, n = std::min(kChunk, out_ - o0);
+      const int64_t width = ((n + parts - 1) / parts + kWidth - 1) / kWidth * kWidth;
+      const int64_t j0 = std::min(n, u % parts * width), cols = std::min(n, j0 + width) - j0;
+      const float* chunk = wt + o0 * in_ + j0;
       for (int64_t b0 = 0; b0 < batch; b0 += kBatchChunk) {
         const int64_t nb = std::min(kBatchChunk, batch - b0);
         std::fill(sums, sums + nb * kChunk, 0.f);
         for (int64_t i = 0; i < n_live; ++i) {
           if (i + kAhead < n_live) {
-            const float* ahead = wt + o0 * in_ + live[i + kAhead] * n;
-            for (int64_t j = 0; j < n; j += 16) __builtin_prefetch(ahead + j, 0, 2);
+            const float* ahead = chunk + live[i + kAhead] * n;
+            for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(ahead + j, 0, 2);
           }
           const int64_t k = live[i];
-          const float* w = wt + o0 * in_ + k * n;
+          const float* w = chunk + k * n;
           for (int64_t b = 0; b < nb; ++b) {
             const float xk = x[(b0 + b) * in_ + k];
             if (xk == 0.f) continue;  // this row's sums skip it, as if alone in the batch
             const Vec xv = set1(xk);
             float* s = sums + b * kChunk;
             int64_t j = 0;
-            for (; j + kWidth <= n; j += kWidth) storeu(s + j, fma(xv, loadu(w + j), loadu(s + j)));
-            if (j < n) {
-              const int m = static_cast<int>(n - j);
+            for (; j + kWidth <= cols; j += kWidth) storeu(s + j, fma(xv, loadu(w + j), loadu(s + j)));
+            if (j < cols) {
+              const int m = static_cast<int>(cols - j);
               storeu_n(s + j, fma(xv, loadu_n(w + j, m), loadu_n(s + j, m)), m);
             }
           }
         }
         for (int64_t b = 0; b < nb; ++b) {
-          float* yb = y + (b0 + b) * out_ + o0;
+          float* yb = y + (b0 + b) * out_ + o0 + j0;
           const float* s = sums + b * kChunk;
-          for (int64_t j = 0; j < n; ++j) yb[j] = s[j] + bias_[o0 + j];
-          finish_row(yb, n, 0.f, nullptr, act_);
+          for (int64_t j = 0; j < cols; ++j) yb[j] = s[j] + bias_[o0 + j0 + j];
+          finish_row(yb, cols, 0.f, nullptr, act_);
         }
       }
     }
