@@ -33,6 +33,12 @@ rounds=${ROUNDS:-3}
 
 result=$out/engine.jsonl
 : > "$result"
+# The tests that need the generated AlexNet and VGG16 (too large for CI, so not in ctest).
+for t in format-slice-memory-test format-cli-test; do
+  ok=true
+  DNN_MODELS_DIR=$models "$root/build/$t" --gtest_filter='*WhenGenerated' >&2 || ok=false
+  echo "{\"check\": \"tests\", \"name\": \"$t --gtest_filter='*WhenGenerated'\", \"ok\": $ok}" >> "$result"
+done
 for m in "${list[@]}"; do
   # Numerics first: dnnswarm's output against the PyTorch reference.
   ref=${input[$m]/input/ref_output}; [ "$m" = lenet5 ] && ref=lenet5_mnist/ref_logits_100.npy

@@ -36,4 +36,8 @@ lines += ["", "Numerics against the PyTorch references (`|y - ref| <= 1e-4 max|r
 for r in rows:
     if r.get("check") == "numerics":
         lines.append(f"- {r['model']}: max |diff| {r['max_abs_err']:.2e} (tolerance {r['tolerance']:.2e}) {'ok' if r['ok'] else 'FAIL'}")
+tests = [r for r in rows if r.get("check") == "tests"]
+if tests:
+    lines += ["", "Tests on the generated AlexNet and VGG16 (not in ctest: the models are too large for CI):", ""]
+    lines += [f"- `build/{r['name']}`: {'passed' if r['ok'] else 'FAILED'}" for r in tests]
 replace_section(doc_path, "engine", lines)

@@ -117,8 +117,9 @@ TEST(ConvMemory, ManyFramesOnAWorkerThreadDoNotAccumulate) {
 
 // A real model's node range, when DNN_CONV_MEMORY_MODEL=path:begin:end:NxCxHxW names one (e.g.
 // VGG16's first stage), run like a node (on a worker thread, DNN_CONV_MEMORY_FRAMES frames, default
-// 2) and printed for comparison with its weight bytes.
-TEST(ConvMemory, ModelRangeFromEnvironment) {
+// 2) and printed for comparison with its weight bytes. Not in ctest (it needs a model given to it):
+//   DNN_CONV_MEMORY_MODEL=... build/conv-memory-test --gtest_filter='*WhenGiven'
+TEST(ConvMemory, ModelRangeWhenGiven) {
   const char* spec = std::getenv("DNN_CONV_MEMORY_MODEL");
   if (!spec) GTEST_SKIP() << "set DNN_CONV_MEMORY_MODEL=model.dnns:begin:end:NxCxHxW";
   std::vector<std::string> parts;
