@@ -12,7 +12,8 @@
 // not fetch either.
 //
 // Each output is the sum over its nonzero inputs in increasing order: the same whatever the batch,
-// the other rows of x or the thread count.
+// the other rows of x or the thread count. (Layers small enough to stay in cache, LeNet's, keep W
+// row-major and take dot products instead: there skipping saves no memory traffic.)
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -25,6 +26,12 @@
 
 namespace dnn {
 namespace kernels {
+
+// Layers of fewer weights than this (1 MB: they stay in cache, where skipping saves no memory
+// traffic) keep W row-major and take dot products of its rows with x, several rows at a time.
+constexpr int64_t kChunkedFloats = 256 * 1024;
+// Outputs per chunk of W^T (a 4 KB page of each of its rows).
+constexpr int64_t kFcChunk = 1024;
 
 class FullyConnected {
  public:
@@ -40,16 +47,20 @@ class FullyConnected {
   // Puts the weights into the kernel's form, if the constructor did not (done by the first forward
   // otherwise). A layer calls it once the model's loader has let go of its constants.
   void prepare() const;
-  // The weights as the kernel keeps them (after prepare(): W^T chunk by chunk).
+  // The weights as the kernel keeps them (after prepare(): W^T chunk by chunk, for large layers).
   const Tensor& weights() const { return w_; }
   // x: batch x in (row stride in), y: batch x out.
   void forward(const float* x, int64_t batch, float* y, ThreadPool& pool) const;
 
  private:
+  void forward_rows(const float* x, int64_t batch, float* y, ThreadPool& pool) const;
+
   int64_t out_, in_;
+  bool chunked_;              // W^T chunk by chunk, skipping zero inputs; else W row-major
   mutable std::once_flag prepared_;
-  mutable Tensor w_;          // W^T chunk by chunk (chunked_index); until prepare(), the shared original
-  mutable bool transposed_ = false;
+  // W^T chunk by chunk (chunked_index), or W row-major; until prepare(), maybe the shared original
+  mutable Tensor w_;
+  mutable bool prepared_form_;
   std::vector<float> bias_;   // out floats (zeros without a bias)
   Activation act_;
 };

@@ -143,7 +143,8 @@ TEST(FullyConnected, ChunkedTransposeInPlacePutsEveryWeightAtItsIndex) {
 
 // Weights nothing else holds are rearranged where they are: no second copy of a layer's weights.
 TEST(FullyConnected, SoleWeightsAreTakenOverInPlace) {
-  const int64_t O = 1500, I = 70;
+  const int64_t O = 1500, I = 200;  // large enough to be kept transposed
+  ASSERT_GE(O * I, kernels::kChunkedFloats);
   const auto values = testref::random_floats(O * I, 14);
   const auto x = testref::random_floats(2 * I, 15), bias = testref::random_floats(O, 16);
   Tensor w = Tensor::from_f32({O, I}, values);
@@ -153,6 +154,7 @@ TEST(FullyConnected, SoleWeightsAreTakenOverInPlace) {
   w = Tensor();
   taken.prepare();
   EXPECT_EQ(storage, taken.weights().f32());
+  EXPECT_EQ(values[7 * I + 3], storage[kernels::chunked_index(7, 3, O, I, kernels::kFcChunk)]);
   ThreadPool pool(2);
   std::vector<float> a(2 * O), b(2 * O);
   copied.forward(x.data(), 2, a.data(), pool);
