@@ -8,7 +8,6 @@ namespace dnn {
 namespace kernels {
 namespace {
 
-constexpr int64_t kChunk = kFcChunk;  // outputs per work unit
 constexpr int64_t kBatchChunk = 8;  // rows of x sharing a pass over the weights
 constexpr int64_t kRowBlock = 16;   // small layers: weight rows per work item
 // Rows of W^T fetched into L2 ahead of their use (64 KB). Measured on AlexNet's fc6, ms: 12.2-13.1
@@ -105,7 +104,7 @@ FullyConnected::FullyConnected(const float* src, int64_t out, int64_t in, int64_
   float* w = w_.f32();
   for (int64_t o = 0; o < out; ++o)
     for (int64_t k = 0; k < in; ++k)
-      w[chunked_ ? chunked_index(o, k, out, in, kChunk) : o * in + k] = src[o * row_stride + k * col_stride] * scale;
+      w[chunked_ ? chunked_index(o, k, out, in, kFcChunk) : o * in + k] = src[o * row_stride + k * col_stride] * scale;
   if (bias) std::copy(bias, bias + out, bias_.begin());
 }
 
@@ -124,12 +123,12 @@ void FullyConnected::prepare() const {
   std::call_once(prepared_, [&] {
     if (prepared_form_) return;
     if (w_.sole_owner()) {
-      chunked_transpose_in_place(w_.f32(), out_, in_, kChunk);
+      chunked_transpose_in_place(w_.f32(), out_, in_, kFcChunk);
     } else {
       Tensor t = Tensor::uninitialized({out_, in_});
       const float* w = w_.f32();
       for (int64_t o = 0; o < out_; ++o)
-        for (int64_t k = 0; k < in_; ++k) t.f32()[chunked_index(o, k, out_, in_, kChunk)] = w[o * in_ + k];
+        for (int64_t k = 0; k < in_; ++k) t.f32()[chunked_index(o, k, out_, in_, kFcChunk)] = w[o * in_ + k];
       w_ = t;
     }
     prepared_form_ = true;
@@ -153,20 +152,20 @@ void FullyConnected::forward(const float* x, int64_t batch, float* y, ThreadPool
         break;
       }
   const float* wt = w_.f32();
-  const int64_t chunks = (out_ + kChunk - 1) / kChunk, n_live = static_cast<int64_t>(live.size());
+  const int64_t chunks = (out_ + kFcChunk - 1) / kFcChunk, n_live = static_cast<int64_t>(live.size());
   // Work units: chunks, cut into parts when there are fewer chunks than threads (1000 outputs).
   const int64_t parts = chunks >= pool.size() ? 1 : (pool.size() + chunks - 1) / chunks;
   pool.parallel_for(chunks * parts, [&](int64_t u0, int64_t u1) {
-    alignas(64) thread_local float sums[kBatchChunk * kChunk];
+    alignas(64) thread_local float sums[kBatchChunk * kFcChunk];
     for (int64_t u = u0; u < u1; ++u) {
       // Outputs [o0 + j0, o0 + j1) of the chunk at o0, whose rows of W^T are n floats long.
-      const int64_t o0 = u / parts * kChunk, n = std::min(kChunk, out_ - o0);
+      const int64_t o0 = u / parts * kFcChunk, n = std::min(kFcChunk, out_ - o0);
       const int64_t width = ((n + parts - 1) / parts + kWidth - 1) / kWidth * kWidth;
       const int64_t j0 = std::min(n, u % parts * width), cols = std::min(n, j0 + width) - j0;
       const float* chunk = wt + o0 * in_ + j0;
       for (int64_t b0 = 0; b0 < batch; b0 += kBatchChunk) {
         const int64_t nb = std::min(kBatchChunk, batch - b0);
-        std::fill(sums, sums + nb * kChunk, 0.f);
+        std::fill(sums, sums + nb * kFcChunk, 0.f);
         for (int64_t i = 0; i < n_live; ++i) {
           if (i + kAhead < n_live) {
             const float* ahead = chunk + live[i + kAhead] * n;
@@ -178,7 +177,7 @@ void FullyConnected::forward(const float* x, int64_t batch, float* y, ThreadPool
             const float xk = x[(b0 + b) * in_ + k];
             if (xk == 0.f) continue;  // this row's sums skip it, as if alone in the batch
             const Vec xv = set1(xk);
-            float* s = sums + b * kChunk;
+            float* s = sums + b * kFcChunk;
             int64_t j = 0;
             for (; j + kWidth <= cols; j += kWidth) storeu(s + j, fma(xv, loadu(w + j), loadu(s + j)));
             if (j < cols) {
@@ -189,7 +188,7 @@ void FullyConnected::forward(const float* x, int64_t batch, float* y, ThreadPool
         }
         for (int64_t b = 0; b < nb; ++b) {
           float* yb = y + (b0 + b) * out_ + o0 + j0;
-          const float* s = sums + b * kChunk;
+          const float* s = sums + b * kFcChunk;
           for (int64_t j = 0; j < cols; ++j) yb[j] = s[j] + bias_[o0 + j0 + j];
           finish_row(yb, cols, 0.f, nullptr, act_);
         }
