@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # dnnswarm vs ONNX Runtime 1.30 on one device, side by side in one run: LeNet-5, MobileNetV2,
 # ResNet18, AlexNet, VGG16 at 1 and 2 threads, in ROUNDS (default 3) alternating rounds. Writes
-# bench/out/engine.jsonl and the "Engine" section of docs/benchmarks.md. Takes ~40 minutes with
-# 3 rounds (model generation ~75 s the first time).
+# bench/out/engine.jsonl and the "Engine" section of docs/benchmarks.md. About 4 minutes a round
+# (ROUNDS=8 took 33 minutes at 6162a1b), and ~75 s to generate the models the first time.
 #   [ROUNDS=n] bench/engine_vs_ort.sh [model ...]      (default: all five)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,4 +62,4 @@ PY
     done
   done
 done
-/usr/bin/python3 "$root/bench/report_engine.py" "$result" "$root/docs/benchmarks.md" "bench/engine_vs_ort.sh ${*:-}"
+/usr/bin/python3 "$root/bench/report_engine.py" "$result" "$root/docs/benchmarks.md" "ROUNDS=$rounds bench/engine_vs_ort.sh ${*:-}"

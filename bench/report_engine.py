@@ -9,9 +9,9 @@ from docs_section import replace_section
 
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 doc_path, command = sys.argv[2], sys.argv[3]
-models = list(dict.fromkeys(r["model"] for r in rows))
+models = list(dict.fromkeys(r["model"] for r in rows if "runtime" in r))
 # Every round of a (runtime, model, threads): the best one is reported, with the range of all.
-runs = lambda rt, m, t: [r for r in rows if r.get("runtime") == rt and r["model"] == m and r["threads"] == t]
+runs = lambda rt, m, t: [r for r in rows if r.get("runtime") == rt and r.get("model") == m and r.get("threads") == t]
 best = lambda rs: max(rs, key=lambda r: r["images_per_s"]) if rs else None
 spread = lambda rs: f"{min(r['images_per_s'] for r in rs):.1f}–{max(r['images_per_s'] for r in rs):.1f}"
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()

@@ -128,7 +128,7 @@ class Pool : public Layer {
         float* yp = y + p * out_plane;
         for (int64_t a = 0; a < od; ++a)
           for (int64_t b = 0; b < oh; ++b) {
-            // The input rows under the window, reduced into `row` two at a time (one pass
+            // The input rows under the window, reduced into `row` three at a time (one pass
             // for the usual 2- or 3-row window, not one per row).
             const float* src[3];
             int n = 0;
