@@ -122,9 +122,10 @@ constexpr int64_t kGemmWorkspace = kKC * kNC;
 void gemm_block(const PackedA& A, const BPacker& B, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                 float* C, int64_t ldc, const Epilogue& ep, float* workspace);
 
-// Splits an M x N product into work units of column tiles (equal widths of at most NC) and, when there are too few
-// tiles to keep every thread busy, MR-aligned row chunks. Unit boundaries depend only on the
-// shape and thread count, and never on timing.
+// Splits an M x N product into work units: column tiles of equal width (at most NC on one thread,
+// one per thread on several when the columns allow) and, when there are too few columns to keep
+// every thread busy, MR-aligned row chunks. Unit boundaries depend only on the shape and thread
+// count, and never on timing.
 struct GemmTiling {
   GemmTiling(int64_t M, int64_t N, int threads);
   int64_t units() const { return n_tiles * m_chunks; }
