@@ -88,8 +88,12 @@ void store_tile16(simd::Vec o[16], int channels, int64_t ny, int64_t nx, const f
 }
 #endif
 
-// Tiles per block: the transformed input block (36 x in_ch x tiles floats) should stay near 1 MB.
-int64_t target_tiles(int64_t in_ch) { return std::clamp<int64_t>(7000 / std::max<int64_t>(in_ch, 1), kNR, 8 * kNR); }
+// Tiles per block: a thread's transformed input and products for them (36 x (in_ch + out_ch) x
+// tiles floats) should stay near 2 MB. (Counting in_ch only, VGG16's 128 -> 256 layer took 3.5 MB
+// a thread, past the model's memory budget on 2 threads.)
+int64_t target_tiles(int64_t in_ch, int64_t out_ch) {
+  return std::clamp<int64_t>(14000 / std::max<int64_t>(in_ch + out_ch, 1), kNR, 8 * kNR);
+}
 
 }  // namespace
 
@@ -119,13 +123,13 @@ void Winograd::forward(const ConvParams& p, const float* in, int64_t batch, int6
   // layers were one block, on one thread). Blocking changes no sum: a tile's products are the same.
   const int64_t threads = pool.size(), want_blocks = threads > 1 ? (2 * threads + batch - 1) / batch : 1;
   const int64_t rows_per_block =
-      std::min(std::max<int64_t>(1, target_tiles(C) / tw), std::max<int64_t>(1, (th + want_blocks - 1) / want_blocks));
+      std::min(std::max<int64_t>(1, target_tiles(C, M) / tw), std::max<int64_t>(1, (th + want_blocks - 1) / want_blocks));
   const int64_t blocks = (th + rows_per_block - 1) / rows_per_block;
   const int64_t max_tiles = rows_per_block * tw;
 
   // Input rows of one tile row, padded, and its column phases: enough whole vectors for tw + 1 tiles.
   const int64_t nvec = (tw + 1 + kW - 1) / kW, row_len = 4 * kW * nvec;
-  const int64_t ld = (max_tiles + kW + kNR - 1) / kNR * kNR;  // V row stride, with a vector of slack
+  const int64_t ld = (max_tiles + 2 * kW - 1) / kW * kW;  // V row stride, with a vector of slack
   const int64_t tiles_pad = (max_tiles + kMR - 1) / kMR * kMR;
 
   // With 16-lane vectors, the output transform stores whole tile rows and applies the epilogue as
