@@ -224,7 +224,10 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
   const bool pointwise = q.pointwise, padded = q.padded && q.direct_tiles > 0, direct = q.direct;
   const std::vector<int64_t>& base = q.base;
   const std::vector<int64_t>& panel = q.panel;
-  // Units: a strip of channels times a run of tiles; runs split only to feed every thread.
+  // Units: a strip of channels times a run of tiles; runs split only to feed every thread. Runs
+  // are the outer index, so a thread's units cover a part of the image (and read that part of
+  // the input) in every strip, not the whole image in some strips: on 2 threads MobileNetV2's
+  // 14x14 projections ran no faster than on 1 the other way.
   const int64_t want = pool.size() > 1 ? 4 * pool.size() : 1;
   const int64_t runs = std::min(tiles, std::max<int64_t>(1, (want + strips - 1) / strips));
   const int64_t run_len = (tiles + runs - 1) / runs;
@@ -272,7 +275,7 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
     pool.parallel_for(strips * runs, [&](int64_t u0, int64_t u1) {
       float* partial = thread_scratch(4, run_len * R * kNR);
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t m0 = u / runs * kNR, first_tile = u % runs * run_len;
+        const int64_t m0 = u % strips * kNR, first_tile = u / strips * run_len;
         const int64_t last_tile = std::min(tiles, first_tile + run_len);
         TileOutput o{nullptr, blocked, nullptr, bias + m0, N, static_cast<int>(std::min(kNR, M_ - m0)), 0, act.kind,
                      simd::set1(act.min), simd::set1(act.max), simd::set1(act.alpha)};
