@@ -158,13 +158,14 @@ struct ChannelLaneConv::Plan {
   int64_t h = 0, w = 0, pad_t = 0, pad_l = 0, pad_b = 0, pad_r = 0;
   int R = 0;
   int64_t tiles = 0;
-  bool pointwise = false, padded = false, direct = false;
+  bool pointwise = false, direct = false;
+  bool padded = false;   // direct tiles read a zero-padded copy of the input
   int64_t H = 0, W = 0;  // the image direct tiles read: the input, or its padded copy
   int64_t sw = 1;        // their stride along a row
   std::vector<int32_t> offset;     // tap k of a direct tile's pixel r is at its base + offset[k] + r * stride
   std::vector<int64_t> base;       // per tile: input offset of a direct tile, or -1
   std::vector<int64_t> panel;      // per tile: packed panel of an other tile, or -1
-  int64_t panels = 0, direct_tiles = 0;
+  int64_t panels = 0;
 };
 
 std::shared_ptr<const ChannelLaneConv::Plan> ChannelLaneConv::plan(const ConvParams& p, int64_t h, int64_t w) const {
@@ -186,7 +187,7 @@ std::shared_ptr<const ChannelLaneConv::Plan> ChannelLaneConv::plan(const ConvPar
   // of it: a whole tile on one output row. Tap k = (channel, ky, kx) of pixel r is at the tile's
   // base + offset[k] + r * sw. (A pointwise convolution is one long row.) The other tiles (across a
   // row end, or short) are packed: im2col^T, all K rows of R pixels per tile, zero past the image.
-  q.padded = !q.pointwise && (p.pad_t || p.pad_l || p.pad_b || p.pad_r);
+  const bool pads = !q.pointwise && (p.pad_t || p.pad_l || p.pad_b || p.pad_r);
   q.H = q.pointwise ? 1 : h + p.pad_t + p.pad_b;
   q.W = q.pointwise ? N : w + p.pad_l + p.pad_r;
   const int64_t OW = q.pointwise ? N : p.out_w(w);
@@ -203,7 +204,7 @@ std::shared_ptr<const ChannelLaneConv::Plan> ChannelLaneConv::plan(const ConvPar
     const int64_t p0 = t * q.R, oy = p0 / OW, ox0 = p0 % OW;
     if (q.direct && p0 + q.R <= N && ox0 + q.R <= OW) {
       q.base[t] = oy * p.stride_h * q.W + ox0 * q.sw;
-      ++q.direct_tiles;
+      q.padded = pads;  // a padded copy only if some tile reads it
     } else {
       q.panel[t] = q.panels++;
     }
@@ -221,7 +222,7 @@ void ChannelLaneConv::forward(const ConvParams& p, const float* in, int64_t batc
   const int64_t N = p.out_h(h) * p.out_w(w), strips = (M_ + kNR - 1) / kNR;
   const int R = q.R;
   const int64_t tiles = q.tiles, panels = q.panels, H = q.H, W = q.W, sw = q.sw;
-  const bool pointwise = q.pointwise, padded = q.padded && q.direct_tiles > 0, direct = q.direct;
+  const bool pointwise = q.pointwise, padded = q.padded, direct = q.direct;
   const std::vector<int64_t>& base = q.base;
   const std::vector<int64_t>& panel = q.panel;
   // Units: a strip of channels times a run of tiles; runs split only to feed every thread. Runs

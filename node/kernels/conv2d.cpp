@@ -245,7 +245,8 @@ void Conv2d::forward_gemm(const float* in, int64_t batch, int64_t h, int64_t w, 
     ep.act = act_;
     return ep;
   };
-  // A strided window (a 3x3/2 stem): the input is split into column phases once, so that strips
+  // A strided window (a 3x3/2 stem, where it is not on channels in lanes: builds without 16-lane
+  // vectors, grouped convolutions): the input is split into column phases once, so that strips
   // on one output row read it in place through a table of tap offsets, instead of gathering
   // every strip at a stride. (Not for 1x1/2: it reads a quarter of the input.)
   const bool phased = !pointwise && p_.stride_w > 1 && p_.kh * p_.kw > 1;
