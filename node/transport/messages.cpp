@@ -75,11 +75,14 @@ std::string encode(const TensorMessage& m) {
                                    h.finished_us));
   auto hops_v = b.CreateVector(hops);
   auto attrs_v = encode_attrs(b, m.join_attrs);
+  auto correlation_v = b.CreateVector(reinterpret_cast<const uint8_t*>(m.correlation_data.data()),
+                                      m.correlation_data.size());
   auto tm = wire::CreateTensorMessage(
       b, b.CreateString(m.request_id), b.CreateString(m.model), m.stage, m.shard_index, m.shard_count, tensors_v,
       m.deadline_ms, hops_v, b.CreateString(m.reply_to), b.CreateString(m.join_topic),
       static_cast<wire::SplitAxis>(m.join_axis), attrs_v, b.CreateString(m.error),
-      static_cast<uint8_t>(std::min(m.handoffs, 255)), m.sent_us);
+      static_cast<uint8_t>(std::min(m.handoffs, 255)), m.sent_us, b.CreateString(m.sensor),
+      b.CreateString(m.response_topic), correlation_v);
   return finish(b, wire::Body::TensorMessage, tm.Union());
 }
 
@@ -232,6 +235,10 @@ TensorMessage decode_tensor_message(const wire::TensorMessage& w, const std::sha
   m.error = str(w.error());
   m.handoffs = w.handoffs();
   m.sent_us = w.sent_us();
+  m.sensor = str(w.sensor());
+  m.response_topic = str(w.response_topic());
+  if (w.correlation_data())
+    m.correlation_data.assign(reinterpret_cast<const char*>(w.correlation_data()->data()), w.correlation_data()->size());
   return m;
 }
 

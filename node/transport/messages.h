@@ -63,6 +63,12 @@ struct TensorMessage {
   std::string error;
   int handoffs = 0;
   uint64_t sent_us = 0;
+  // Frames from cameras and sensors (not set on requests from InferClient): the last stage answers
+  // with a JSON result on Topics::results(model, sensor), and on response_topic when the frame came
+  // with an MQTT v5 Response Topic, carrying its Correlation Data back.
+  std::string sensor;
+  std::string response_topic;
+  std::string correlation_data;
 };
 
 enum class NodeRole : uint8_t { Stage = 0, Shard = 1, Client = 2 };

@@ -81,7 +81,17 @@ MqttClient::MqttClient(MqttOptions opts, MessageHandler on_message)
 
   cli_->set_message_callback([this](mqtt::const_message_ptr m) {
     try {
-      on_message_({m->get_topic(), m->get_payload_ref().ptr()});
+      Inbound in;
+      in.topic = m->get_topic();
+      in.payload = m->get_payload_ref().ptr();
+      const mqtt::properties& props = m->get_properties();
+      if (props.contains(mqtt::property::RESPONSE_TOPIC))
+        in.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
+      if (props.contains(mqtt::property::CORRELATION_DATA))
+        in.correlation_data = mqtt::get<mqtt::binary>(props, mqtt::property::CORRELATION_DATA);
+      if (props.contains(mqtt::property::CONTENT_TYPE))
+        in.content_type = mqtt::get<std::string>(props, mqtt::property::CONTENT_TYPE);
+      on_message_(std::move(in));
     } catch (const std::exception& e) {
       log_line(opts_.client_id, std::string("message handler failed: ") + e.what());
     }
@@ -204,13 +214,17 @@ void MqttClient::unsubscribe(const std::string& filter) {
 }
 
 bool MqttClient::publish(std::string topic, std::string payload, bool retained) {
-  if (!outbox_.push({std::move(topic), std::move(payload), retained})) return false;
+  return publish(std::move(topic), std::move(payload), PublishProps{}, retained);
+}
+
+bool MqttClient::publish(std::string topic, std::string payload, PublishProps props, bool retained) {
+  if (!outbox_.push({std::move(topic), std::move(payload), retained, std::move(props)})) return false;
   ++queued_;
   return true;
 }
 
 bool MqttClient::try_publish(std::string topic, std::string payload, bool retained) {
-  if (!outbox_.try_push({std::move(topic), std::move(payload), retained})) return false;
+  if (!outbox_.try_push({std::move(topic), std::move(payload), retained, {}})) return false;
   ++queued_;
   return true;
 }
@@ -267,7 +281,11 @@ void MqttClient::sender_loop() {
     // than let Paho fail it.
     while (!cli_->is_connected() && !stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     try {
-      auto msg = mqtt::make_message(item->topic, std::move(item->payload), opts_.qos, item->retained);
+      mqtt::properties props;
+      if (!item->props.correlation_data.empty())
+        props.add({mqtt::property::CORRELATION_DATA, item->props.correlation_data});
+      if (!item->props.content_type.empty()) props.add({mqtt::property::CONTENT_TYPE, item->props.content_type});
+      auto msg = std::make_shared<mqtt::message>(item->topic, std::move(item->payload), opts_.qos, item->retained, props);
       window.push_back({cli_->publish(msg), bytes});
       window_bytes += bytes;
     } catch (const mqtt::exception& e) {

@@ -41,6 +41,16 @@ struct MqttOptions {
 struct Inbound {
   std::string topic;
   std::shared_ptr<const std::string> payload;
+  // MQTT v5 request/response: where the sender wants its answer, and what to send back with it.
+  std::string response_topic;
+  std::string correlation_data;
+  std::string content_type;
+};
+
+// MQTT v5 properties of a publish (empty = not sent).
+struct PublishProps {
+  std::string correlation_data;
+  std::string content_type;   // e.g. "application/json"
 };
 
 class MqttClient {
@@ -67,6 +77,7 @@ class MqttClient {
   // Queues a publish for the sender thread, waiting while the outbox is full (backpressure). Not
   // for the message handler. False once the client is shutting down.
   bool publish(std::string topic, std::string payload, bool retained = false);
+  bool publish(std::string topic, std::string payload, PublishProps props, bool retained = false);
   // Never blocks: false when the outbox is full (the caller logs and drops).
   bool try_publish(std::string topic, std::string payload, bool retained = false);
   // Waits until everything queued so far has been handed to the broker (or `timeout`).
@@ -85,6 +96,7 @@ class MqttClient {
     std::string topic;
     std::string payload;
     bool retained = false;
+    PublishProps props;
   };
   void sender_loop();
   void resubscribe_all();

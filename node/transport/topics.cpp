@@ -35,6 +35,13 @@ std::string Topics::shard_share(const std::string& model, int stage, int shard) 
   return share(model + "-s" + std::to_string(stage) + "-shard" + std::to_string(shard), shard_in(model, stage, shard));
 }
 std::string Topics::topology(const std::string& model) const { return prefix_ + "/" + model + "/topology"; }
+std::string Topics::frames(const std::string& model, const std::string& sensor) const {
+  return prefix_ + "/" + model + "/frames/" + sensor;
+}
+std::string Topics::frames_share(const std::string& model) const { return share(model + "-frames", frames(model, "+")); }
+std::string Topics::results(const std::string& model, const std::string& sensor) const {
+  return prefix_ + "/" + model + "/results/" + sensor;
+}
 
 std::string Topics::node_in(const std::string& id) const { return prefix_ + "/node/" + id + "/in"; }
 std::string Topics::node_work(const std::string& id) const { return prefix_ + "/node/" + id + "/work"; }

@@ -8,6 +8,9 @@
 //   <p>/node/<id>/work                   requests a busy replica passes to this less loaded one
 //   <p>/node/<id>/status                 retained "online"; "offline" as the will / on shutdown
 //   <p>/client/<id>/result               default reply_to: results and Errors of client <id>
+//   <p>/<model>/frames/<sensor>          camera frames (JPEG/PNG bytes or a TensorMessage); the first
+//                                        stage's replicas share $share/<p>-<model>-frames/<p>/<model>/frames/+
+//   <p>/<model>/results/<sensor>         JSON results of a sensor's frames
 //   <p>/ctl/hello/<id>, <p>/ctl/heartbeat/<id>, <p>/ctl/assign/<id>, <p>/ctl/error
 #pragma once
 #include <string>
@@ -28,6 +31,10 @@ class Topics {
   std::string stage_share(const std::string& model, int stage) const;
   std::string shard_share(const std::string& model, int stage, int shard) const;
   std::string topology(const std::string& model) const;
+  // Frames from cameras and sensors, and their JSON results. sensor "+" gives the filter for all.
+  std::string frames(const std::string& model, const std::string& sensor) const;
+  std::string frames_share(const std::string& model) const;   // every sensor's frames, shared
+  std::string results(const std::string& model, const std::string& sensor) const;
 
   std::string node_in(const std::string& id) const;
   std::string node_work(const std::string& id) const;

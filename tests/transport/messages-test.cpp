@@ -28,6 +28,9 @@ TensorMessage sample_request() {
   m.join_attrs.set("axis", int64_t{1});
   m.handoffs = 3;
   m.sent_us = 99;
+  m.sensor = "porch";
+  m.response_topic = "cam/porch/answer";
+  m.correlation_data = std::string("\x00\xff\x01", 3);
   return m;
 }
 
@@ -60,6 +63,9 @@ TEST(Messages, TensorMessageRoundTrip) {
   EXPECT_EQ(m.join_attrs.i("axis", 0), 1);
   EXPECT_EQ(m.handoffs, 3);
   EXPECT_EQ(m.sent_us, 99u);
+  EXPECT_EQ(m.sensor, "porch");
+  EXPECT_EQ(m.response_topic, "cam/porch/answer");
+  EXPECT_EQ(m.correlation_data, in.correlation_data);   // binary, with a zero byte
 }
 
 TEST(Messages, TensorDataIsAlignedForInPlaceUse) {

@@ -51,6 +51,24 @@ TEST(Mqtt, TensorMessageRoundTrip) {
   EXPECT_EQ(d.tensors[0].tensor.f32()[3], 4.0f);
 }
 
+// MQTT v5 request/response: a frame's Response Topic and Correlation Data reach the handler, and a
+// publish carries Correlation Data and Content Type back.
+TEST(Mqtt, ResponseTopicAndCorrelationDataRoundTrip) {
+  test::MosquittoBroker broker;
+  Topics topics;
+  Receiver rx(broker.url(), "rx");
+  rx.client.subscribe(topics.results("m", "porch"));
+  auto tx = sender(broker.url(), "tx");
+  const std::string corr("\x00\x01req-7", 7);
+  ASSERT_TRUE(tx->publish(topics.results("m", "porch"), "{}", PublishProps{corr, "application/json"}));
+  auto got = rx.next();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->topic, "dnnswarm/m/results/porch");
+  EXPECT_EQ(got->correlation_data, corr);
+  EXPECT_EQ(got->content_type, "application/json");
+  EXPECT_TRUE(got->response_topic.empty());
+}
+
 TEST(Mqtt, BirthAndOfflineOnTheStatusTopic) {
   test::MosquittoBroker broker;
   Topics topics;
