@@ -38,12 +38,12 @@ double percentile(std::vector<double> v, double p) {
 
 int cmd_infer(int argc, char** argv) {
   ClientOptions co;
+  BrokerFlags broker;
   std::string input, output, labels;
   int64_t count = 0, per_request = 1;
   double rate = 0;
   po::options_description opts("options");
   opts.add_options()
-      ("broker,b", po::value(&co.broker)->default_value(co.broker), "MQTT broker URL")
       ("model,m", po::value(&co.model)->required(), "model name (as in the plan the nodes serve)")
       ("input,i", po::value(&input)->required(), "input frames (.npy, float32, first dimension = frames)")
       ("output,o", po::value(&output), "write the outputs here (.npy, in request order)")
@@ -55,9 +55,11 @@ int cmd_infer(int argc, char** argv) {
       ("prefix", po::value(&co.prefix)->default_value(co.prefix), "MQTT topic prefix")
       ("client-id", po::value(&co.client_id), "MQTT client id (default client-<pid>-<random>)")
       ("labels,l", po::value(&labels), "int64 .npy of class labels: add top-1 accuracy to the report");
+  add_broker_options(opts, broker);
   po::variables_map vm;
   if (!parse(argc, argv, "--model NAME --input x.npy [--output y.npy] [--count N --rate R] [options]", opts, vm))
     return 0;
+  co.broker = resolve_broker(broker);
 
   Tensor x = read_npy(input);
   if (x.dtype() != DType::f32 || x.rank() < 1) throw ShapeError(input + ": expected float32 frames");

@@ -22,11 +22,11 @@ void on_signal(int) { g_stop = 1; }
 
 int cmd_node(int argc, char** argv) {
   NodeConfig cfg;
+  BrokerFlags broker;
   std::string plan_path, config_path, model_name;
   po::options_description opts("options (also accepted as key = value lines in --config)");
   opts.add_options()
       ("config,c", po::value(&config_path), "config file with any of these options")
-      ("broker,b", po::value(&cfg.broker)->default_value(cfg.broker), "MQTT broker URL")
       ("plan,p", po::value(&plan_path), "deployment plan (JSON, docs/plans.md) [required]")
       ("stage,s", po::value(&cfg.stage), "stage of the plan to serve: its name or index [required]")
       ("shard,k", po::value(&cfg.shard)->default_value(0), "shard of a sharded stage")
@@ -49,6 +49,7 @@ int cmd_node(int argc, char** argv) {
        "MB of freed activations kept for the next frame (faster, more memory); -1 = none with a memory limit, else 64")
       ("min-frame-ms", po::value(&cfg.min_frame_ms)->default_value(0),
        "pad each frame to this many ms (emulates a slower device; 0 = off)");
+  add_broker_options(opts, broker);
   po::variables_map vm;
   if (!parse(argc, argv, "--plan P --stage S --id ID [--shard K] [--broker URL] [options]", opts, vm)) return 0;
   if (!config_path.empty()) {
@@ -57,6 +58,7 @@ int cmd_node(int argc, char** argv) {
   }
   for (const char* key : {"plan", "stage", "id"})
     if (!vm.count(key)) throw po::required_option(key);
+  cfg.broker = resolve_broker(broker);
 
   Plan plan = read_plan(plan_path);
   if (!model_name.empty() && model_name != plan.model)

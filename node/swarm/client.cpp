@@ -38,7 +38,7 @@ InferClient::InferClient(ClientOptions opts) : opts_(std::move(opts)), topics_(o
   std::unique_lock<std::mutex> lk(mu_);
   if (!topology_cv_.wait_for(lk, std::chrono::milliseconds(opts_.topology_timeout_ms), [&] { return have_topology_; }))
     throw Error("unknown model '" + opts_.model + "': no node serving it has announced " +
-                topics_.topology(opts_.model) + " on " + opts_.broker + " (waited " +
+                topics_.topology(opts_.model) + " on " + opts_.broker.describe() + " (waited " +
                 std::to_string(opts_.topology_timeout_ms) + " ms)");
   dispatcher_ = std::make_unique<Dispatcher>(*client_, topics_, topology_, opts_.client_id,
                                              static_cast<size_t>(opts_.window) * 2);

@@ -27,7 +27,7 @@
 namespace dnn {
 
 struct ClientOptions {
-  std::string broker = "tcp://127.0.0.1:1883";
+  BrokerConnection broker;      // URL(s), login, TLS
   std::string client_id;        // empty: "client-<pid>-<random>"
   std::string prefix = Topics::kDefaultPrefix;
   std::string model;

@@ -31,7 +31,7 @@
 namespace dnn {
 
 struct NodeConfig {
-  std::string broker = "tcp://127.0.0.1:1883";
+  BrokerConnection broker;      // URL(s), login, TLS
   std::string node_id;
   std::string prefix = Topics::kDefaultPrefix;
   std::string stage;            // stage name or index in the plan

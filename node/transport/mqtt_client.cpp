@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <iomanip>
 #include <iostream>
@@ -77,7 +78,9 @@ MqttClient::MqttClient(MqttOptions opts, MessageHandler on_message)
   // the limit (default 100). Our window keeps at most max_inflight outstanding; the rest is room for
   // the birth/offline messages published outside the window.
   co.set_max_buffered_messages(opts_.max_inflight + 64);
-  cli_ = std::make_unique<mqtt::async_client>(opts_.broker, opts_.client_id, co);
+  opts_.broker.check();
+  // Paho takes the first URL here and the whole list (failover) in the connect options.
+  cli_ = std::make_unique<mqtt::async_client>(opts_.broker.urls.front(), opts_.client_id, co);
 
   cli_->set_message_callback([this](mqtt::const_message_ptr m) {
     try {
@@ -97,7 +100,7 @@ MqttClient::MqttClient(MqttOptions opts, MessageHandler on_message)
     }
   });
   cli_->set_connected_handler([this](const std::string& cause) {
-    disable_nagle_towards(url_port(opts_.broker));
+    for (const auto& url : opts_.broker.urls) disable_nagle_towards(url_port(url));
     resubscribe_all();
     if (!opts_.status_topic.empty()) {
       try {
@@ -114,7 +117,7 @@ MqttClient::MqttClient(MqttOptions opts, MessageHandler on_message)
     if (hook) hook();
   });
   cli_->set_connection_lost_handler([this](const std::string& cause) {
-    log_line(opts_.client_id, "connection to " + opts_.broker + " lost" + (cause.empty() ? "" : ": " + cause) +
+    log_line(opts_.client_id, "connection to " + opts_.broker.describe() + " lost" + (cause.empty() ? "" : ": " + cause) +
                                   "; reconnecting");
   });
   sender_ = std::thread([this] { sender_loop(); });
@@ -147,26 +150,70 @@ void MqttClient::on_connected(std::function<void()> fn) {
 
 bool MqttClient::connected() const { return cli_->is_connected(); }
 
+std::string MqttClient::take_tls_error() {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string e;
+  e.swap(tls_error_);
+  return e;
+}
+
 void MqttClient::connect() {
+  const BrokerConnection& bc = opts_.broker;
   auto builder = mqtt::connect_options_builder()
                      .mqtt_version(MQTTVERSION_5)
                      .clean_start(true)
                      .keep_alive_interval(opts_.keep_alive)
+                     .connect_timeout(std::max(std::chrono::seconds(1),
+                                               std::chrono::duration_cast<std::chrono::seconds>(opts_.connect_timeout)))
                      .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(4));
+  if (bc.urls.size() > 1) builder.servers(std::make_shared<mqtt::string_collection>(bc.urls));
+  if (!bc.username.empty()) builder.user_name(bc.username).password(bc.password);
+  if (bc.tls()) {
+    auto ssl = mqtt::ssl_options_builder()
+                   .enable_server_cert_auth(true)   // the chain is always checked
+                   .verify(!bc.insecure)            // ... and, unless --insecure, the host name
+                   .error_handler([this](const std::string& e) {
+                     std::lock_guard<std::mutex> lk(mu_);
+                     if (tls_error_.empty()) tls_error_ = e;   // the first error is the cause
+                   });
+    if (!bc.cafile.empty()) ssl.trust_store(bc.cafile);
+    if (!bc.cert.empty()) ssl.key_store(bc.cert).private_key(bc.key);
+    builder.ssl(ssl.finalize());
+  }
   if (!opts_.status_topic.empty()) builder.will(mqtt::message(opts_.status_topic, "offline", 7, 1, true));
   const mqtt::connect_options co = builder.finalize();
 
-  const auto deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
-  std::string last_error = "timed out";
+  const auto t0 = std::chrono::steady_clock::now();
   while (true) {
+    int rc = -1, reason = 0;
+    std::string message = "no answer within " + std::to_string(opts_.connect_timeout.count()) + " ms";
+    take_tls_error();
     try {
       auto tok = cli_->connect(co);
       if (tok->wait_for(opts_.connect_timeout) && cli_->is_connected()) return;
     } catch (const mqtt::exception& e) {
-      last_error = e.what();
+      rc = e.get_return_code();
+      reason = e.get_reason_code();
+      message = e.get_message().empty() ? e.get_error_str() : e.get_message();
     }
-    if (std::chrono::steady_clock::now() >= deadline)
-      throw Error("cannot connect to MQTT broker " + opts_.broker + " as '" + opts_.client_id + "': " + last_error);
+    // Paho reports a v5 CONNACK refusal as its return code; older paths give the reason separately.
+    if (reason < 0x80 && rc >= 0x80) reason = rc;
+    std::string tls_error = take_tls_error();
+    // Paho gives no reason when its own TLS checks fail (host name) or the peer is no TLS server:
+    // a handshake of our own, with the same settings, says why.
+    if (tls_error.empty() && reason < 0x80 && bc.tls())
+      for (const auto& url : bc.urls)
+        if (tls_error.empty() && url.find("://") != std::string::npos && url.rfind("tcp://", 0) != 0 &&
+            url.rfind("mqtt://", 0) != 0)
+          tls_error = tls_handshake_error(url, bc);
+    const bool final = connect_failure_is_final(rc, reason, tls_error);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    if (final || waited >= opts_.connect_timeout) {
+      std::string what = "broker " + bc.describe() + " " + describe_connect_failure(bc, rc, reason, tls_error, message);
+      if (!final)
+        what += " for " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(waited).count()) + " s";
+      throw Error(what);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
@@ -194,9 +241,10 @@ void MqttClient::subscribe(const std::string& filter) {
   if (!cli_->is_connected()) return;   // the connected handler will make it
   try {
     if (!cli_->subscribe(filter, opts_.qos)->wait_for(kAckTimeout))
-      throw Error("subscribe to '" + filter + "': no SUBACK from " + opts_.broker);
+      throw Error("subscribe to '" + filter + "': no SUBACK from " + opts_.broker.describe());
   } catch (const mqtt::exception& e) {
-    throw Error("subscribe to '" + filter + "' refused by " + opts_.broker + ": " + e.what());
+    throw Error("broker " + opts_.broker.describe() + " refused the subscription to '" + filter + "' (" +
+                (e.get_reason_code() >= 0x80 ? mqtt_reason_words(e.get_reason_code()) : std::string(e.what())) + ")");
   }
 }
 
@@ -243,6 +291,7 @@ void MqttClient::sender_loop() {
   struct Pending {
     mqtt::delivery_token_ptr token;
     size_t bytes;
+    std::string topic;
   };
   std::deque<Pending> window;
   size_t window_bytes = 0;
@@ -258,7 +307,10 @@ void MqttClient::sender_loop() {
       }
     } catch (const mqtt::exception& e) {
       ++publish_failures_;
-      log_line(opts_.client_id, std::string("publish failed: ") + e.what());
+      // A QoS1 publish the broker denies (ACL) comes back as PUBACK 0x87 "not authorized".
+      log_line(opts_.client_id, "publish to '" + p.topic + "' failed: " +
+                                    (e.get_reason_code() >= 0x80 ? "the broker answered " + mqtt_reason_words(e.get_reason_code())
+                                                                 : std::string(e.what())));
     }
     ++sent_;
     return true;
@@ -286,7 +338,7 @@ void MqttClient::sender_loop() {
         props.add({mqtt::property::CORRELATION_DATA, item->props.correlation_data});
       if (!item->props.content_type.empty()) props.add({mqtt::property::CONTENT_TYPE, item->props.content_type});
       auto msg = std::make_shared<mqtt::message>(item->topic, std::move(item->payload), opts_.qos, item->retained, props);
-      window.push_back({cli_->publish(msg), bytes});
+      window.push_back({cli_->publish(msg), bytes, item->topic});
       window_bytes += bytes;
     } catch (const mqtt::exception& e) {
       ++publish_failures_;

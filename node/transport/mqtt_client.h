@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "transport/bounded_queue.h"
+#include "transport/connection.h"
 
 namespace mqtt {
 class async_client;
@@ -27,7 +28,7 @@ class async_client;
 namespace dnn {
 
 struct MqttOptions {
-  std::string broker = "tcp://127.0.0.1:1883";
+  BrokerConnection broker;           // URL(s), login, TLS (transport/connection.h)
   std::string client_id;
   std::string status_topic;          // will "offline", birth "online" (retained); empty = none
   int qos = 1;
@@ -35,7 +36,9 @@ struct MqttOptions {
   size_t max_inflight_bytes = 1u << 20;   // ... and their bytes: 1 MB payloads go one at a time
   size_t outbox_capacity = 64;       // publishes queued for the sender thread
   std::chrono::seconds keep_alive{10};
-  std::chrono::milliseconds connect_timeout{10000};   // first connect, retried until then
+  // First connect: an unreachable broker is retried until then; a refused login or TLS failure
+  // fails at once.
+  std::chrono::milliseconds connect_timeout{10000};
 };
 
 struct Inbound {
@@ -63,7 +66,9 @@ class MqttClient {
   MqttClient(const MqttClient&) = delete;
   MqttClient& operator=(const MqttClient&) = delete;
 
-  // Connects (retrying until connect_timeout); throws Error naming the broker when it cannot.
+  // Connects (retrying an unreachable broker until connect_timeout); throws Error naming the
+  // broker and the cause in words when it cannot ("broker ssl://h:8883 refused the login for user
+  // 'cam' (bad user name or password)").
   void connect();
   // Called (on Paho's thread) after every successful connect, after resubscribing and the birth
   // message: e.g. to announce the node again. Must not block; use try_publish().
@@ -100,12 +105,14 @@ class MqttClient {
   };
   void sender_loop();
   void resubscribe_all();
+  std::string take_tls_error();
 
   MqttOptions opts_;
   MessageHandler on_message_;
   std::unique_ptr<mqtt::async_client> cli_;
   std::mutex mu_;   // guards subscriptions_ and connected_hook_
   std::set<std::string> subscriptions_;
+  std::string tls_error_;   // what OpenSSL said during the last connect attempt (guarded by mu_)
   std::function<void()> connected_hook_;
   BoundedQueue<Outgoing> outbox_;
   std::atomic<uint64_t> queued_{0}, sent_{0};   // for flush()

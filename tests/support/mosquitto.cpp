@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -26,14 +27,61 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
+std::string make_temp_dir(const char* what) {
+  std::string tmpl = std::string("/tmp/") + what + "-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  chmod(tmpl.c_str(), 0755);   // mosquitto drops to its own user after reading the config
+  return tmpl;
+}
+
+// Runs a shell command; throws with its output when it fails.
+void run(const std::string& cmd) {
+  std::string text;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed: " + cmd);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  if (pclose(p) != 0) throw std::runtime_error("command failed: " + cmd + "\n" + text);
+}
+
 }  // namespace
 
+TestCerts::TestCerts() : dir_(make_temp_dir("dnn-certs")) {
+  const std::string d = dir_;
+  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  // Two self-signed CAs: ours and an unrelated one.
+  for (const char* ca : {"ca", "other-ca"})
+    run("openssl req -x509" + ec + " -days 2 -subj /CN=dnnswarm-test-" + ca + " -keyout " + d + "/" + ca + ".key -out " +
+        d + "/" + ca + ".crt");
+  // Leaf certificates signed by ours, each with its subjectAltName.
+  const std::pair<const char*, const char*> leaves[] = {{"server", "IP:127.0.0.1,DNS:localhost"},
+                                                        {"elsewhere", "DNS:elsewhere.invalid"},
+                                                        {"client", ""}};
+  for (const auto& [name, san] : leaves) {
+    const std::string cn = std::string(name) == "client" ? "dnnswarm-test-client" : "dnnswarm-test-" + std::string(name);
+    run("openssl req" + ec + " -subj /CN=" + cn + " -keyout " + d + "/" + name + ".key -out " + d + "/" + name + ".csr");
+    std::ofstream(d + "/" + name + ".ext") << (*san ? std::string("subjectAltName=") + san + "\n" : "basicConstraints=CA:FALSE\n");
+    run("openssl x509 -req -days 2 -in " + d + "/" + name + ".csr -CA " + d + "/ca.crt -CAkey " + d +
+        "/ca.key -CAcreateserial -extfile " + d + "/" + name + ".ext -out " + d + "/" + name + ".crt");
+  }
+  // Mosquitto reads the server's key as its own user.
+  run("chmod 644 " + d + "/*");
+}
+
+TestCerts::~TestCerts() { (void)!system(("rm -rf " + dir_).c_str()); }
+
+void write_password_file(const std::string& path, const std::vector<std::pair<std::string, std::string>>& logins) {
+  {
+    std::ofstream out(path);
+    for (const auto& [user, password] : logins) out << user << ":" << password << "\n";
+  }
+  run("mosquitto_passwd -U " + path);
+  chmod(path.c_str(), 0644);   // the broker reads it as its own user
+}
 
 MosquittoBroker::MosquittoBroker() {
-  char tmpl[] = "/tmp/dnn-mosquitto-XXXXXX";
-  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-  dir_ = tmpl;
-  chmod(dir_.c_str(), 0755);   // mosquitto drops to its own user after reading the config
+  dir_ = make_temp_dir("dnn-mosquitto");
   config_path_ = dir_ + "/mosquitto.conf";
   log_path_ = dir_ + "/mosquitto.log";
   port_ = free_loopback_port();
@@ -43,6 +91,33 @@ MosquittoBroker::MosquittoBroker() {
   std::ofstream conf(config_path_);
   for (std::string line; std::getline(base, line);)
     conf << (line.rfind("listener ", 0) == 0 ? "listener " + std::to_string(port_) + " 127.0.0.1" : line) << '\n';
+  conf.close();
+  start();
+}
+
+MosquittoBroker::MosquittoBroker(const SecureBroker& secure) {
+  dir_ = make_temp_dir("dnn-mosquitto");
+  config_path_ = dir_ + "/mosquitto.conf";
+  log_path_ = dir_ + "/mosquitto.log";
+  port_ = free_loopback_port();
+  tls_port_ = free_loopback_port();
+  while (tls_port_ == port_) tls_port_ = free_loopback_port();
+
+  // The production config with our ports (loopback only) and files; no ACL file = no ACL lines.
+  std::istringstream base(read_file(std::string(DNN_SOURCE_DIR) + "/broker-config/mosquitto-production.conf"));
+  std::ofstream conf(config_path_);
+  auto key_is = [](const std::string& line, const char* key) { return line.rfind(std::string(key) + " ", 0) == 0; };
+  for (std::string line; std::getline(base, line);) {
+    if (key_is(line, "listener"))
+      line = line.find("127.0.0.1") != std::string::npos ? "listener " + std::to_string(port_) + " 127.0.0.1"
+                                                          : "listener " + std::to_string(tls_port_) + " 127.0.0.1";
+    else if (key_is(line, "password_file")) line = "password_file " + secure.password_file;
+    else if (key_is(line, "acl_file")) line = secure.acl_file.empty() ? "" : "acl_file " + secure.acl_file;
+    else if (key_is(line, "cafile")) line = "cafile " + secure.cafile;
+    else if (key_is(line, "certfile")) line = "certfile " + secure.server.cert;
+    else if (key_is(line, "keyfile")) line = "keyfile " + secure.server.key;
+    conf << line << '\n';
+  }
   conf.close();
   start();
 }
