@@ -15,6 +15,7 @@ int cmd_plan(int argc, char** argv);
 int cmd_node(int argc, char** argv);
 int cmd_infer(int argc, char** argv);
 int cmd_swarm(int argc, char** argv);
+int cmd_acl(int argc, char** argv);
 }  // namespace dnn::cli
 
 namespace {
@@ -34,6 +35,7 @@ const Subcommand kSubcommands[] = {
     {"node", dnn::cli::cmd_node, "run one device of a swarm: its slice of the model, over MQTT"},
     {"infer", dnn::cli::cmd_infer, "send frames to a swarm, collect results, print latency and throughput"},
     {"swarm", dnn::cli::cmd_swarm, "local broker + emulated devices running a plan end to end (the demo)"},
+    {"acl", dnn::cli::cmd_acl, "broker logins and least-privilege ACL for a plan's nodes and clients"},
 };
 
 void usage(std::ostream& o) {

@@ -2,6 +2,8 @@
 // per role of a plan (optionally inside emulated devices), the frames sent through it — ending
 // with one JSON line on stdout. With no arguments: the bundled LeNet-5 over the 2,000 held-out MNIST
 // digits on deploy/lenet5-swarm.json (a pipeline, a replicated stage and a sharded layer).
+// With --broker it runs the nodes against that broker instead of its own; with --serve it sends
+// nothing and keeps the nodes serving frames from elsewhere until Ctrl-C.
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -19,6 +21,7 @@ void on_signal(int) { g_interrupted = true; }
 
 int cmd_swarm(int argc, char** argv) {
   SwarmOptions o;
+  BrokerFlags broker;
   po::options_description opts("options");
   opts.add_options()
       ("plan,p", po::value(&o.plan_path), "deployment plan (default: deploy/lenet5-swarm.json of the install)")
@@ -39,12 +42,27 @@ int cmd_swarm(int argc, char** argv) {
       ("details", po::bool_switch(&o.details), "add per-node figures (peak RSS, frames processed) to the JSON line")
       ("keep-logs", po::bool_switch(&o.keep_logs), "keep the broker's and nodes' logs")
       ("log-dir", po::value(&o.log_dir), "keep the logs in this folder (default: /tmp/dnnswarm-<pid>, removed at the end)")
-      ("quiet,q", "no progress on stderr");
+      ("quiet,q", "no progress on stderr")
+      ("serve", po::bool_switch(&o.serve),
+       "send no frames: keep the nodes serving until Ctrl-C (prints where frames go and results come out)")
+      ("credentials-dir", po::value(&o.credentials_dir),
+       "with --broker: folder of <node id>.password files from `dnnswarm acl`; each node logs in as its id "
+       "(default: every node uses --username and the password)");
+  add_broker_options(opts, broker, "");
   po::variables_map vm;
-  if (!parse(argc, argv, "[--plan P --input x.npy] [--frames N] [--devices-cpu C --device-memory-mb M --netns --rate-mbit R]",
+  if (!parse(argc, argv,
+             "[--plan P --input x.npy] [--frames N] [--devices-cpu C --device-memory-mb M --netns --rate-mbit R]\n"
+             "       [--broker URL [--username U --password-file F --cafile CA | --credentials-dir D]] [--serve]",
              opts, vm))
     return 0;
   o.progress = !vm.count("quiet");
+  o.external_broker = !broker.broker.empty();
+  if (o.external_broker) {
+    o.broker = resolve_broker(broker);
+  } else {
+    for (const char* flag : {"username", "password-file", "cafile", "cert", "key", "credentials-dir"})
+      if (vm.count(flag)) throw Error(std::string("--") + flag + " needs --broker (the local broker takes no login)");
+  }
   o.cpu_flag_wins = !vm["devices-cpu"].defaulted();
   o.memory_flag_wins = !vm["device-memory-mb"].defaulted();
 
@@ -60,6 +78,7 @@ int cmd_swarm(int argc, char** argv) {
     return 130;
   }
   std::cout << swarm_result_json(r, o.details) << std::endl;
+  if (o.serve) return 0;   // Ctrl-C is how serving ends
   if (g_interrupted) {
     std::cerr << "swarm: interrupted\n";
     return 130;

@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "engine/model.h"
+#include "swarm/acl.h"
 #include "swarm/client.h"
 #include "swarm/plan.h"
 #include "transport/loopback.h"
@@ -140,18 +141,20 @@ class Swarm {
       input = home + "/models/lenet5/test_inputs_all.npy";
       if (labels.empty()) labels = home + "/models/lenet5/test_labels_all.npy";
     }
-    if (input.empty()) throw Error("swarm: --input is required with --plan (frames to send, .npy [N, ...])");
+    if (input.empty() && !opts_.serve) throw Error("swarm: --input is required with --plan (frames to send, .npy [N, ...])");
+    if (opts_.external_broker && opts_.device.netns)
+      throw Error("swarm: --netns needs the local broker (devices in their own namespaces reach only it)");
 
     // A bad plan or input fails here, before any process starts.
     Plan plan = read_plan(plan_path_);
     const Graph structure = load_model_structure(plan.model_path);
     resolve_plan(plan, structure);
     validate_plan(plan, structure);
-    const Tensor inputs = read_npy(input);
-    if (inputs.dtype() != DType::f32 || inputs.rank() < 2 || inputs.dim(0) < 1)
+    const Tensor inputs = opts_.serve ? Tensor() : read_npy(input);
+    if (!opts_.serve && (inputs.dtype() != DType::f32 || inputs.rank() < 2 || inputs.dim(0) < 1))
       throw ShapeError(input + ": expected float32 frames [N, ...], got " + to_string(inputs.shape()));
     Tensor label_tensor;
-    if (!labels.empty()) {
+    if (!labels.empty() && !opts_.serve) {
       label_tensor = read_npy(labels);
       if (label_tensor.dtype() != DType::i64 || label_tensor.numel() != inputs.dim(0))
         throw ShapeError(labels + ": expected " + std::to_string(inputs.dim(0)) + " int64 labels, got " +
@@ -161,11 +164,11 @@ class Swarm {
     make_log_dir();
     DeviceSet devices;
     create_roles(plan, structure, devices);
-    start_broker(devices, broker_config);
+    if (!opts_.external_broker) start_broker(devices, broker_config);
     start_nodes();
     wait_until_online();
 
-    SwarmResult r = drive(plan, inputs, label_tensor);
+    SwarmResult r = opts_.serve ? serve(plan) : drive(plan, inputs, label_tensor);
     r.plan_path = plan_path_;
     stop_nodes_and_collect(r);
     return r;
@@ -199,7 +202,7 @@ class Swarm {
           role.report.shard = k;
           role.report.replica = r;
           role.report.weight_bytes = role_weight_bytes(structure, stage, k);
-          role.report.id = stage.name + (stage.sharded() ? "-k" + std::to_string(k) : "") + "-r" + std::to_string(r);
+          role.report.id = plan_node_id(stage, k, r);   // the logins `dnnswarm acl` writes
           DeviceLimits lim = opts_.device;
           if (stage.cpu_quota_of(r) > 0 && !opts_.cpu_flag_wins) lim.cpu_quota = stage.cpu_quota_of(r);
           if (stage.memory_limit_mb > 0 && !opts_.memory_flag_wins) lim.memory_mb = stage.memory_limit_mb;
@@ -209,7 +212,44 @@ class Swarm {
           role.log = log_dir_ + "/" + role.report.id + ".log";
           roles_.push_back(std::move(role));
         }
-    broker_ = &devices.add("broker", DeviceLimits{});
+    if (!opts_.external_broker) broker_ = &devices.add("broker", DeviceLimits{});
+  }
+
+  // The broker the launcher's own clients use.
+  BrokerConnection launcher_broker() const {
+    return opts_.external_broker ? opts_.broker : BrokerConnection("tcp://127.0.0.1:" + std::to_string(port_));
+  }
+
+  // The connection flags of `dnnswarm node` for a node on the external broker. The password goes
+  // through a file (credentials_dir) or the environment, which children inherit.
+  std::vector<std::string> external_broker_args(const std::string& node_id) const {
+    const BrokerConnection& b = opts_.broker;
+    std::vector<std::string> args;
+    for (const auto& url : b.urls) args.insert(args.end(), {"--broker", url});
+    if (!opts_.credentials_dir.empty())
+      args.insert(args.end(), {"--username", node_id, "--password-file", opts_.credentials_dir + "/" + node_id + ".password"});
+    else if (!b.username.empty())
+      args.insert(args.end(), {"--username", b.username});
+    for (const auto& [flag, value] : {std::pair<const char*, std::string>{"--cafile", b.cafile}, {"--cert", b.cert}, {"--key", b.key}})
+      if (!value.empty()) args.insert(args.end(), {flag, value});
+    if (b.insecure) args.push_back("--insecure");
+    return args;
+  }
+
+  // --serve: says where frames go, then keeps the nodes serving until stopped.
+  SwarmResult serve(const Plan& plan) {
+    const Topics topics;
+    std::cout << "swarm: serving model '" << plan.model << "' with " << roles_.size() << " nodes on "
+              << launcher_broker().describe() << ": frames go to " << topics.frames(plan.model, "<sensor>")
+              << ", results come out on " << topics.results(plan.model, "<sensor>") << " (Ctrl-C stops)" << std::endl;
+    while (!stopping()) {
+      check_processes();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    SwarmResult r;
+    r.model = plan.model;
+    r.nodes = static_cast<int>(roles_.size());
+    return r;
   }
 
   void start_broker(DeviceSet& devices, const std::string& base_config) {
@@ -230,12 +270,19 @@ class Swarm {
 
   void start_nodes() {
     const std::string binary = opts_.node_binary.empty() ? fs::read_symlink("/proc/self/exe").string() : opts_.node_binary;
+    if (opts_.external_broker && opts_.credentials_dir.empty() && !opts_.broker.password.empty())
+      ::setenv(kPasswordEnv, opts_.broker.password.c_str(), 1);
     for (auto& role : roles_) {
       const std::string broker = "tcp://" + role.device->host_address() + ":" + std::to_string(port_);
       std::vector<std::string> argv = {binary,       "node",       "--broker", broker,        "--plan",
                                        plan_path_,   "--stage",    role.report.stage, "--shard",
                                        std::to_string(role.report.shard), "--id", role.report.id,
                                        "--threads",  "1"};
+      if (opts_.external_broker) {
+        const auto flags = external_broker_args(role.report.id);
+        argv.erase(argv.begin() + 2, argv.begin() + 4);   // the local "--broker URL"
+        argv.insert(argv.end(), flags.begin(), flags.end());
+      }
       if (role.report.memory_limit_mb > 0) {
         argv.push_back("--memory-limit");
         argv.push_back(std::to_string(role.report.memory_limit_mb));
@@ -253,7 +300,8 @@ class Swarm {
         throw Error("node '" + role.report.id + "' " + role.device->describe_exit(status) + ":" + log_tail(role.log));
     }
     int status = 0;
-    if (broker_->poll_exit(&status)) throw Error("the broker " + broker_->describe_exit(status) + ":" + log_tail(broker_log_));
+    if (broker_ && broker_->poll_exit(&status))
+      throw Error("the broker " + broker_->describe_exit(status) + ":" + log_tail(broker_log_));
   }
 
   void wait_until_online() {
@@ -263,7 +311,7 @@ class Swarm {
     std::map<std::string, std::string> id_of_topic;
     for (const auto& role : roles_) id_of_topic[topics.node_status(role.report.id)] = role.report.id;
     MqttOptions mo;
-    mo.broker = "tcp://127.0.0.1:" + std::to_string(port_);
+    mo.broker = launcher_broker();
     mo.client_id = "swarm-launcher-" + std::to_string(::getpid());
     MqttClient watcher(mo, [&](Inbound&& in) {
       std::lock_guard<std::mutex> lock(mu);
@@ -303,7 +351,8 @@ class Swarm {
     r.nodes = static_cast<int>(roles_.size());
     r.frames = opts_.frames > 0 ? opts_.frames : inputs.dim(0);
     ClientOptions co;
-    co.broker = "tcp://127.0.0.1:" + std::to_string(port_);
+    co.broker = launcher_broker();
+    co.client_id = opts_.broker.username;   // with an ACL, a client's id is its login; else a fresh one
     co.model = plan.model;
     co.window = opts_.window;
     co.timeout_ms = opts_.timeout_ms;
@@ -381,7 +430,7 @@ class Swarm {
     }
     // Nodes first, while the broker still takes their "offline"; each prints its counters on exit.
     const std::vector<int> statuses = DeviceSet::stop_together(nodes, 5.0);
-    broker_->stop(2.0);
+    if (broker_) broker_->stop(2.0);
     for (size_t i = 0; i < roles_.size(); ++i) {
       Role& role = roles_[i];
       if (!(WIFEXITED(statuses[i]) && WEXITSTATUS(statuses[i]) == 0))

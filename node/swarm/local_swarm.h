@@ -9,6 +9,7 @@
 //     3. start the nodes; wait for each one's retained "online" on <prefix>/node/<id>/status
 //     4. submit the frames (window of requests in flight), count correct answers and lost frames
 //     5. stop nodes and broker, remove cgroups/namespaces; return the figures
+// With external_broker, step 2 starts no broker; with serve, step 4 waits for `stop` instead.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "swarm/devices.h"
+#include "transport/connection.h"
 
 namespace dnn {
 
@@ -37,6 +39,15 @@ struct SwarmOptions {
   bool details = false;             // per-node figures in the result
   std::string log_dir;              // empty: /tmp/dnnswarm-<pid>, removed at the end unless keep_logs
   bool keep_logs = false;
+  // Another broker instead of a private Mosquitto (--broker): the nodes and the launcher connect to
+  // it with these settings; the password reaches the nodes through their environment, never argv.
+  bool external_broker = false;
+  BrokerConnection broker;
+  // Folder of <node id>.password files (`dnnswarm acl --out-dir`): each node then logs in as its id.
+  std::string credentials_dir;
+  // Send no frames: keep the nodes serving until `stop`, after one line on stdout saying where
+  // frames go and results come out.
+  bool serve = false;
 };
 
 struct NodeReport {
