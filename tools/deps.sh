@@ -10,10 +10,12 @@ PKGS=(
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX import
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev   # MQTT v5 client (Paho CMake config needs OpenSSL)
   nlohmann-json3-dev                          # JSON: plan files, result lines, HA discovery
+  libturbojpeg0-dev libspng-dev               # camera frames: JPEG and PNG decoding
   mosquitto mosquitto-clients                 # broker for the local swarm and the tests
   libgtest-dev                                # tests
   libonnx-testdata                            # ONNX operator conformance cases (tests)
   python3-minimal                             # tests: a process that touches an exact amount of memory
+  python3-pil python3-numpy                   # tests: independent image decoder for reference tensors
   iproute2 procps                             # emulated devices: network namespaces, tc; ps
 )
 missing=()

@@ -48,7 +48,15 @@ int cmd_node(int argc, char** argv) {
       ("buffer-cache-mb", po::value(&cfg.buffer_cache_mb)->default_value(cfg.buffer_cache_mb),
        "MB of freed activations kept for the next frame (faster, more memory); -1 = none with a memory limit, else 64")
       ("min-frame-ms", po::value(&cfg.min_frame_ms)->default_value(0),
-       "pad each frame to this many ms (emulates a slower device; 0 = off)");
+       "pad each frame to this many ms (emulates a slower device; 0 = off)")
+      ("frame-topic", po::value(&cfg.frames.topics)->composing(),
+       "an existing camera topic as FILTER=SENSOR (SENSOR '+': the level the filter's '+' matched); repeatable")
+      ("frame-budget-ms", po::value(&cfg.frames.budget_ms)->default_value(cfg.frames.budget_ms),
+       "a camera frame's deadline after arrival (0 = none)")
+      ("max-frame-bytes", po::value(&cfg.frames.max_bytes)->default_value(cfg.frames.max_bytes),
+       "largest camera frame accepted")
+      ("max-frame-pixels", po::value(&cfg.frames.max_pixels)->default_value(cfg.frames.max_pixels),
+       "largest image accepted, width x height from its header");
   add_broker_options(opts, broker);
   po::variables_map vm;
   if (!parse(argc, argv, "--plan P --stage S --id ID [--shard K] [--broker URL] [options]", opts, vm)) return 0;
@@ -84,9 +92,10 @@ int cmd_node(int argc, char** argv) {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const auto st = node.stats();
   node.stop();
-  std::printf("{\"node\":\"%s\",\"processed\":%llu,\"handed_off\":%llu,\"refused\":%llu,\"expired\":%llu,\"failed\":%llu,\"ms_per_frame\":%.1f}\n",
+  std::printf("{\"node\":\"%s\",\"processed\":%llu,\"handed_off\":%llu,\"refused\":%llu,\"expired\":%llu,\"failed\":%llu,\"ms_per_frame\":%.1f,\"frames_accepted\":%llu,\"frames_refused\":%llu}\n",
               cfg.node_id.c_str(), (unsigned long long)st.processed, (unsigned long long)st.handed_off,
-              (unsigned long long)st.refused, (unsigned long long)st.expired, (unsigned long long)st.failed, st.ms_per_frame);
+              (unsigned long long)st.refused, (unsigned long long)st.expired, (unsigned long long)st.failed, st.ms_per_frame,
+              (unsigned long long)st.frames_accepted, (unsigned long long)st.frames_refused);
   return 0;
 }
 

@@ -112,6 +112,7 @@ NodeRuntime::NodeRuntime(NodeConfig cfg, const Plan& plan, NodeSlice slice)
   ExecOptions exec{cfg_.threads};
   exec.buffer_cache_bytes = node_buffer_cache_bytes(cfg_, slice_.stage);
   executor_ = std::make_unique<Executor>(std::move(slice_.graph), exec);
+  frames_ = make_frame_intake(cfg_.frames, topics_, plan, cfg_.node_id, s, is_shard_, executor_->inputs().at(0));
 }
 
 NodeRuntime::~NodeRuntime() { stop(); }
@@ -148,6 +149,8 @@ void NodeRuntime::start() {
   worker_ = std::thread([this] { worker_loop(); });
   std::vector<std::string> filters = {input_filter_, topics_.node_in(cfg_.node_id)};
   if (replicas_ > 1) filters.insert(filters.end(), {topics_.node_work(cfg_.node_id), topics_.heartbeat("+")});
+  if (frames_) frames_->start(*client_);
+  for (const auto& f : frames_ ? frames_->filters() : std::vector<std::string>{}) filters.push_back(f);
   // Known before connecting, the subscriptions are made by the connected handler ahead of the
   // retained "online": a node shown online receives its input. After connecting they are made once
   // more, waiting for each SUBACK, before the Hello. Reconnects resubscribe and announce again.
@@ -181,13 +184,20 @@ void NodeRuntime::stop() {
 }
 
 NodeRuntime::Stats NodeRuntime::stats() const {
-  return {processed_, handed_off_, refused_, expired_, failed_, static_cast<int>(intake_.size()), ms_per_frame_};
+  return {processed_, handed_off_, refused_, expired_, failed_, static_cast<int>(intake_.size()), ms_per_frame_,
+          frames_ ? frames_->accepted() : 0, frames_ ? frames_->refused() : 0};
 }
 
 void NodeRuntime::on_message(Inbound&& in) {
   std::lock_guard<std::mutex> lk(callback_mu_);
   if (!running_) return;
   const uint64_t received_us = unix_us();
+  if (const std::string sensor = frames_ ? frames_->sensor_of(in.topic) : ""; !sensor.empty()) {
+    auto frame = frames_->admit(std::move(in), sensor);   // sized here, decoded on the worker
+    if (frame && !intake_.try_push({{}, received_us, frame}))
+      frames_->refuse(*frame, "overloaded, its intake queue of " + std::to_string(intake_.capacity()) + " is full");
+    return;
+  }
   Message decoded;
   try {
     decoded = decode_message(in.payload, limits_);
@@ -274,6 +284,11 @@ void NodeRuntime::worker_loop() {
   while (running_) {
     auto work = intake_.pop_for(std::chrono::milliseconds(100));
     if (!work) continue;
+    if (work->frame) {
+      auto request = frames_->request(*work->frame);   // refusals are reported there
+      if (!request) continue;
+      work->msg = std::move(*request);
+    }
     const std::string id = work->msg.request_id, reply_to = work->msg.reply_to;
     try {
       process(*work);

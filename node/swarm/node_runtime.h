@@ -23,6 +23,7 @@
 #include "core/graph.h"
 #include "engine/executor.h"
 #include "swarm/dispatcher.h"
+#include "swarm/frame_intake.h"
 #include "swarm/plan.h"
 #include "transport/messages.h"
 #include "transport/mqtt_client.h"
@@ -47,6 +48,7 @@ struct NodeConfig {
   // Freed activation buffers kept for the next frame (ExecOptions::buffer_cache_bytes), in MB;
   // -1 = automatic, see node_buffer_cache_bytes().
   int64_t buffer_cache_mb = -1;
+  FrameOptions frames;          // camera frames, taken by the first stage (swarm/frame_intake.h)
 };
 
 // The part of a model one role computes, loaded and checked.
@@ -92,6 +94,7 @@ class NodeRuntime {
     uint64_t processed = 0, handed_off = 0, refused = 0, expired = 0, failed = 0;
     int queue_depth = 0;
     float ms_per_frame = 0;   // moving average of compute time
+    uint64_t frames_accepted = 0, frames_refused = 0;
   };
   Stats stats() const;
   const std::string& id() const { return cfg_.node_id; }
@@ -100,6 +103,7 @@ class NodeRuntime {
   struct Work {
     TensorMessage msg;
     uint64_t received_us = 0;
+    std::shared_ptr<Frame> frame = nullptr;   // a camera frame, turned into msg on the worker
   };
   void on_message(Inbound&& in);
   void on_peer_heartbeat(const Heartbeat& hb);
@@ -121,6 +125,7 @@ class NodeRuntime {
   std::string input_topic_, input_filter_;
   DecodeLimits limits_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<FrameIntake> frames_;   // first stage only
   size_t node_count_ = 0;  // of the slice (its graph is moved into the executor)
   BoundedQueue<Work> intake_;
   std::atomic<bool> running_{false};

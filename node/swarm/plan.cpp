@@ -174,6 +174,70 @@ StageSpec parse_stage(const json& j, const std::string& where) {
   return s;
 }
 
+// "input": {"color": ..., "resize": ..., "crop": ..., "scale": ..., "mean": ..., "std": ...,
+// "layout": "NCHW", "interpolation": "bilinear"}. Values are checked against the model later
+// (resolve_preprocess); here only their types and the few fixed choices.
+PreprocessDecl parse_input_decl(const json& j, const std::string& where) {
+  Fields f(j, where);
+  PreprocessDecl d;
+  // resize: N or [N] (shorter side), or [H, W]; crop: N (square) or [H, W].
+  auto sizes = [&](const std::string& k, bool square_from_one) {
+    json v = f.get(k);
+    if (v.is_number_integer()) v = square_from_one ? json::array({v, v}) : json::array({v});
+    if (!v.is_array() || v.empty() || v.size() > 2 || (square_from_one && v.size() != 2))
+      f.fail("'" + k + "' must be " + (square_from_one ? "N or [H, W]" : "N, [N] or [H, W]"));
+    std::vector<int> out;
+    for (const auto& n : v) {
+      if (!n.is_number_integer() || n.get<int64_t>() <= 0 || n.get<int64_t>() > 1 << 16)
+        f.fail("'" + k + "' sizes must be integers in [1, 65536]");
+      out.push_back(n.get<int>());
+    }
+    return out;
+  };
+  auto numbers = [&](const std::string& k) {
+    const json& v = f.get(k);
+    if (!v.is_array() || v.empty()) f.fail("'" + k + "' must be an array of numbers, one per channel");
+    std::vector<float> out;
+    for (const auto& n : v) {
+      if (!n.is_number()) f.fail("'" + k + "' must be an array of numbers, one per channel");
+      out.push_back(n.get<float>());
+    }
+    return out;
+  };
+  if (f.has("layout") && f.str("layout") != "NCHW") f.fail("'layout' must be \"NCHW\" (the only layout models take)");
+  if (f.has("interpolation") && f.str("interpolation") != "bilinear")
+    f.fail("'interpolation' must be \"bilinear\" (antialiased, as Pillow and torchvision)");
+  if (f.has("color")) {
+    const std::string c = f.str("color");
+    if (c == "rgb") d.color = ColorOrder::Rgb;
+    else if (c == "bgr") d.color = ColorOrder::Bgr;
+    else if (c == "gray") d.color = ColorOrder::Gray;
+    else f.fail("'color' must be \"rgb\", \"bgr\" or \"gray\", not \"" + c + "\"");
+  }
+  if (f.has("resize")) d.resize = sizes("resize", false);
+  if (f.has("crop")) d.crop = sizes("crop", true);
+  if (f.has("scale")) {
+    const json& v = f.get("scale");
+    if (!v.is_number() || v.get<double>() <= 0) f.fail("'scale' must be a number > 0 (e.g. 0.00392156862745098 for 1/255)");
+    d.scale = v.get<float>();
+  }
+  if (f.has("mean")) d.mean = numbers("mean");
+  if (f.has("std")) d.std = numbers("std");
+  f.no_unknown_keys();
+  return d;
+}
+
+nlohmann::ordered_json input_decl_to_json(const PreprocessDecl& d) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  if (d.color) j["color"] = to_string(*d.color);
+  if (d.resize) j["resize"] = *d.resize;
+  if (d.crop) j["crop"] = *d.crop;
+  if (d.scale) j["scale"] = *d.scale;
+  if (d.mean) j["mean"] = *d.mean;
+  if (d.std) j["std"] = *d.std;
+  return j;
+}
+
 }  // namespace
 
 Plan parse_plan(const std::string& text, const std::string& base_dir, const std::string& what) {
@@ -194,6 +258,7 @@ Plan parse_plan(const std::string& text, const std::string& base_dir, const std:
   if (!stages.is_array() || stages.empty()) f.fail("'stages' must be a non-empty array");
   for (size_t i = 0; i < stages.size(); ++i)
     p.stages.push_back(parse_stage(stages[i], what + ": stage " + std::to_string(i)));
+  if (f.has("input")) p.input = parse_input_decl(f.get("input"), what + ": input");
   f.no_unknown_keys();
   std::set<std::string> names;
   for (const auto& s : p.stages)
@@ -333,7 +398,9 @@ std::string plan_to_json(const Plan& plan) {
   }
   // One stage per line: a plan reads like a table.
   std::string out = "{\n  \"model\": " + ordered(plan.model).dump() + ",\n  \"model_path\": " +
-                    ordered(plan.model_path).dump() + ",\n  \"stages\": [\n";
+                    ordered(plan.model_path).dump() + ",\n";
+  if (!plan.input.empty()) out += "  \"input\": " + input_decl_to_json(plan.input).dump() + ",\n";
+  out += "  \"stages\": [\n";
   for (size_t i = 0; i < stages.size(); ++i) out += "    " + stages[i].dump() + (i + 1 < stages.size() ? ",\n" : "\n");
   return out + "  ]\n}";
 }

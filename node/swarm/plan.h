@@ -13,6 +13,7 @@
 
 #include "core/graph.h"
 #include "format/shard.h"
+#include "vision/preprocess.h"
 
 namespace dnn {
 
@@ -42,6 +43,7 @@ struct Plan {
   std::string model;        // model name, used in topics and results
   std::string model_path;   // the model file; relative paths in a file resolve against its folder
   std::vector<StageSpec> stages;
+  PreprocessDecl input;     // "input": how camera frames become the model's input (docs/plans.md)
 
   int roles() const;        // number of nodes the plan needs
   const StageSpec& stage(const std::string& name) const;   // throws Error naming the plan's stages

@@ -272,7 +272,11 @@ bool MqttClient::publish(std::string topic, std::string payload, PublishProps pr
 }
 
 bool MqttClient::try_publish(std::string topic, std::string payload, bool retained) {
-  if (!outbox_.try_push({std::move(topic), std::move(payload), retained, {}})) return false;
+  return try_publish(std::move(topic), std::move(payload), PublishProps{}, retained);
+}
+
+bool MqttClient::try_publish(std::string topic, std::string payload, PublishProps props, bool retained) {
+  if (!outbox_.try_push({std::move(topic), std::move(payload), retained, std::move(props)})) return false;
   ++queued_;
   return true;
 }

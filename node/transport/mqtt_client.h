@@ -85,6 +85,7 @@ class MqttClient {
   bool publish(std::string topic, std::string payload, PublishProps props, bool retained = false);
   // Never blocks: false when the outbox is full (the caller logs and drops).
   bool try_publish(std::string topic, std::string payload, bool retained = false);
+  bool try_publish(std::string topic, std::string payload, PublishProps props, bool retained = false);
   // Waits until everything queued so far has been handed to the broker (or `timeout`).
   bool flush(std::chrono::milliseconds timeout);
   // Refuses new publishes from now on (they return false, so no thread stays blocked in publish());

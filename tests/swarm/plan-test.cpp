@@ -259,5 +259,40 @@ TEST(PlanProposer, LayerTooBigForADeviceIsShardedInItsOwnStage) {
   EXPECT_NE(error_of([&] { propose_plan(g, costs, o); }).find("needs at least"), std::string::npos);
 }
 
+TEST(Plan, InputPreprocessingIsParsedCheckedAndRoundTrips) {
+  const std::string stages = R"("stages": [{"name": "all", "begin": 0, "end": 8}])";
+  auto plan = [&](const std::string& input) {
+    return parse_plan(R"({"model": "m", "model_path": "", "input": )" + input + ", " + stages + "}", "", "test plan");
+  };
+  const Plan p = plan(R"({"layout": "NCHW", "color": "bgr", "resize": 256, "crop": 224, "scale": 0.5,
+                          "mean": [1, 2, 3], "std": [4, 5, 6], "interpolation": "bilinear"})");
+  EXPECT_EQ(p.input.color, ColorOrder::Bgr);
+  EXPECT_EQ(p.input.resize, std::vector<int>{256});
+  EXPECT_EQ(p.input.crop, (std::vector<int>{224, 224}));
+  EXPECT_EQ(p.input.scale, 0.5f);
+  EXPECT_EQ(p.input.mean, (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(p.input.std, (std::vector<float>{4, 5, 6}));
+  const Plan again = parse_plan(plan_to_json(p), "", "round trip");
+  EXPECT_EQ(again.input.color, p.input.color);
+  EXPECT_EQ(again.input.resize, p.input.resize);
+  EXPECT_EQ(again.input.crop, p.input.crop);
+  EXPECT_EQ(again.input.mean, p.input.mean);
+  EXPECT_TRUE(parse_plan(R"({"model": "m", "model_path": "", )" + stages + "}", "", "t").input.empty());
+  EXPECT_EQ(plan(R"({"resize": [28, 32]})").input.resize, (std::vector<int>{28, 32}));
+
+  EXPECT_EQ(error_of([&] { plan(R"({"color": "cmyk"})"); }),
+            R"(test plan: input: 'color' must be "rgb", "bgr" or "gray", not "cmyk")");
+  EXPECT_EQ(error_of([&] { plan(R"({"layout": "NHWC"})"); }),
+            R"(test plan: input: 'layout' must be "NCHW" (the only layout models take))");
+  EXPECT_EQ(error_of([&] { plan(R"({"resize": [1, 2, 3]})"); }), "test plan: input: 'resize' must be N, [N] or [H, W]");
+  EXPECT_EQ(error_of([&] { plan(R"({"crop": [0, 2]})"); }),
+            "test plan: input: 'crop' sizes must be integers in [1, 65536]");
+  EXPECT_EQ(error_of([&] { plan(R"({"mean": "imagenet"})"); }),
+            "test plan: input: 'mean' must be an array of numbers, one per channel");
+  EXPECT_EQ(error_of([&] { plan(R"({"interpolation": "nearest"})"); }),
+            R"(test plan: input: 'interpolation' must be "bilinear" (antialiased, as Pillow and torchvision))");
+  EXPECT_EQ(error_of([&] { plan(R"({"sclae": 1})"); }), "test plan: input: unknown key 'sclae'");
+}
+
 }  // namespace
 }  // namespace dnn
