@@ -13,6 +13,7 @@
 namespace dnn {
 namespace {
 
+using test::error_of;
 using test::shared;
 using test::source;
 
@@ -29,17 +30,6 @@ Plan lenet_plan(const std::string& stages_json) {
                       "", "test plan");
   resolve_plan(p, lenet());
   return p;
-}
-
-// The message of the exception `fn` throws, or "" when it throws nothing.
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 std::string validation_error(const std::string& stages_json) {
