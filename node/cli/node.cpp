@@ -48,7 +48,13 @@ int cmd_node(int argc, char** argv) {
       ("buffer-cache-mb", po::value(&cfg.buffer_cache_mb)->default_value(cfg.buffer_cache_mb),
        "MB of freed activations kept for the next frame (faster, more memory); -1 = none with a memory limit, else 64")
       ("min-frame-ms", po::value(&cfg.min_frame_ms)->default_value(0),
-       "pad each frame to this many ms (emulates a slower device; 0 = off)");
+       "pad each frame to this many ms (emulates a slower device; 0 = off)")
+      ("ha-discovery", po::value(&cfg.ha_discovery)->default_value(cfg.ha_discovery),
+       "announce this node and the sensor streams it answers to Home Assistant (true/false)")
+      ("ha-prefix", po::value(&cfg.ha_prefix)->default_value(cfg.ha_prefix),
+       "Home Assistant's MQTT discovery prefix (as set in its MQTT integration)")
+      ("state-interval-ms", po::value(&cfg.state_interval_ms)->default_value(cfg.state_interval_ms),
+       "period of the node's retained state (<prefix>/node/<id>/state: frames/s, latency, queue, memory)");
   po::variables_map vm;
   if (!parse(argc, argv, "--plan P --stage S --id ID [--shard K] [--broker URL] [options]", opts, vm)) return 0;
   if (!config_path.empty()) {

@@ -194,6 +194,7 @@ Plan parse_plan(const std::string& text, const std::string& base_dir, const std:
   if (!stages.is_array() || stages.empty()) f.fail("'stages' must be a non-empty array");
   for (size_t i = 0; i < stages.size(); ++i)
     p.stages.push_back(parse_stage(stages[i], what + ": stage " + std::to_string(i)));
+  if (f.has("output")) p.output = parse_result_spec(f.get("output"), base_dir, what + ": output");
   f.no_unknown_keys();
   std::set<std::string> names;
   for (const auto& s : p.stages)
@@ -335,7 +336,9 @@ std::string plan_to_json(const Plan& plan) {
   std::string out = "{\n  \"model\": " + ordered(plan.model).dump() + ",\n  \"model_path\": " +
                     ordered(plan.model_path).dump() + ",\n  \"stages\": [\n";
   for (size_t i = 0; i < stages.size(); ++i) out += "    " + stages[i].dump() + (i + 1 < stages.size() ? ",\n" : "\n");
-  return out + "  ]\n}";
+  out += "  ]";
+  if (plan.output) out += ",\n  \"output\": " + result_spec_to_json(*plan.output).dump();
+  return out + "\n}";
 }
 
 // ---- Costs ----
