@@ -45,6 +45,20 @@ size_t index_of(const std::string& name) {
   return 0;
 }
 
+TEST(Plan, OutputBlockIsParsedAndRoundTrips) {
+  const Plan p = load_plan(source("deploy/lenet5-swarm.json"), lenet());
+  ASSERT_TRUE(p.output.has_value());
+  EXPECT_EQ(p.output->labels.size(), 10u);
+  EXPECT_EQ(p.output->detect, (std::vector<std::string>{"0", "7"}));
+  const Plan q = parse_plan(plan_to_json(p), "", "round trip");
+  ASSERT_TRUE(q.output.has_value());
+  EXPECT_TRUE(*q.output == *p.output);
+  EXPECT_NE(error_of([] { parse_plan(R"({"model": "m", "model_path": "", "stages": [{"name": "a", "begin": 0, "end": 1}],
+                                         "output": {"top_k": "five"}})", "", "plan p"); })
+                .find("plan p: output: 'top_k'"),
+            std::string::npos);
+}
+
 TEST(Plan, ParsesEveryFieldAndRoundTrips) {
   Plan p = parse_plan(R"({"model": "lenet5", "model_path": "../models/m.onnx", "stages": [
       {"name": "a", "begin": 0, "end": 3, "replicas": 2, "cpu_quota": [0.3, 0.15], "memory_mb": 128},
