@@ -1,5 +1,6 @@
 // dnnswarm: one executable, one subcommand per job. Each subcommand lives in its own file in this
 // folder and parses its own options (Boost.Program_options), so `dnnswarm <cmd> --help` works.
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -16,6 +17,7 @@ int cmd_node(int argc, char** argv);
 int cmd_infer(int argc, char** argv);
 int cmd_swarm(int argc, char** argv);
 int cmd_acl(int argc, char** argv);
+int cmd_homeassistant(int argc, char** argv);
 }  // namespace dnn::cli
 
 namespace {
@@ -36,11 +38,12 @@ const Subcommand kSubcommands[] = {
     {"infer", dnn::cli::cmd_infer, "send frames to a swarm, collect results, print latency and throughput"},
     {"swarm", dnn::cli::cmd_swarm, "local broker + emulated devices running a plan end to end (the demo)"},
     {"acl", dnn::cli::cmd_acl, "broker logins and least-privilege ACL for a plan's nodes and clients"},
+    {"homeassistant", dnn::cli::cmd_homeassistant, "remove a decommissioned node's or sensor's Home Assistant entities"},
 };
 
 void usage(std::ostream& o) {
   o << "usage: dnnswarm <command> [options]   (dnnswarm <command> --help for its options)\n\ncommands:\n";
-  for (auto& s : kSubcommands) o << "  " << s.name << std::string(10 - std::strlen(s.name), ' ') << s.summary << "\n";
+  for (auto& s : kSubcommands) o << "  " << s.name << std::string(15 - std::min<size_t>(14, std::strlen(s.name)), ' ') << s.summary << "\n";
 }
 
 }  // namespace

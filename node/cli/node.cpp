@@ -56,7 +56,13 @@ int cmd_node(int argc, char** argv) {
       ("max-frame-bytes", po::value(&cfg.frames.max_bytes)->default_value(cfg.frames.max_bytes),
        "largest camera frame accepted")
       ("max-frame-pixels", po::value(&cfg.frames.max_pixels)->default_value(cfg.frames.max_pixels),
-       "largest image accepted, width x height from its header");
+       "largest image accepted, width x height from its header")
+      ("ha-discovery", po::value(&cfg.ha_discovery)->default_value(cfg.ha_discovery),
+       "announce this node and the sensor streams it answers to Home Assistant (true/false)")
+      ("ha-prefix", po::value(&cfg.ha_prefix)->default_value(cfg.ha_prefix),
+       "Home Assistant's MQTT discovery prefix (as set in its MQTT integration)")
+      ("state-interval-ms", po::value(&cfg.state_interval_ms)->default_value(cfg.state_interval_ms),
+       "period of the node's retained state (<prefix>/node/<id>/state: frames/s, latency, queue, memory)");
   add_broker_options(opts, broker);
   po::variables_map vm;
   if (!parse(argc, argv, "--plan P --stage S --id ID [--shard K] [--broker URL] [options]", opts, vm)) return 0;

@@ -27,6 +27,7 @@ void Dispatcher::forward(TensorMessage msg, int next) {
   msg.join_topic.clear();
   msg.sent_us = unix_us();
   if (next >= stages) {
+    if (on_result_) on_result_(msg);
     if (msg.reply_to.empty()) return;   // nobody asked for the result
     client_.publish(msg.reply_to, encode(msg));
     return;

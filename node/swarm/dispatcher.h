@@ -7,6 +7,7 @@
 // Failures go to reply_to as an ErrorReport (and to <prefix>/ctl/error for monitors).
 #pragma once
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -40,6 +41,10 @@ class Dispatcher {
   // ErrorReport to reply_to (when known) and to ctl/error. Never blocks.
   void report_error(const std::string& request_id, const std::string& reply_to, const std::string& message);
 
+  // Called with every finished request before it goes to reply_to, on the forwarding thread (may
+  // block): the node answers camera frames with labelled JSON from here. Set before the first forward.
+  void on_result(std::function<void(const TensorMessage&)> fn) { on_result_ = std::move(fn); }
+
   const Topology& layout() const { return layout_; }
   std::string direct_topic() const { return topics_.node_in(self_id_); }
   uint64_t joins_completed() const { return joins_completed_; }
@@ -55,6 +60,7 @@ class Dispatcher {
   JoinTable table_;
   BoundedQueue<TensorMessage> partials_;
   std::atomic<uint64_t> joins_completed_{0};
+  std::function<void(const TensorMessage&)> on_result_;
   std::thread join_thread_;
 };
 

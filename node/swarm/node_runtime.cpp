@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "core/memory_stats.h"
 #include "engine/model.h"
 #include "format/shard.h"
 
@@ -100,7 +101,8 @@ NodeRuntime::NodeRuntime(NodeConfig cfg, const Plan& plan, NodeSlice slice)
       slice_(std::move(slice)),
       is_shard_(slice_.stage.sharded()),
       replicas_(slice_.stage.replicas),
-      intake_(static_cast<size_t>(std::max(1, cfg_.queue))) {
+      intake_(static_cast<size_t>(std::max(1, cfg_.queue))),
+      result_spec_(plan.output.value_or(ResultSpec{})) {
   check_topic_name(cfg_.node_id, "node id");
   check_topic_name(model_, "model name");
   const int s = slice_.stage_index;
@@ -145,20 +147,26 @@ void NodeRuntime::start() {
   mo.status_topic = topics_.node_status(cfg_.node_id);
   client_ = std::make_unique<MqttClient>(mo, [this](Inbound&& in) { on_message(std::move(in)); });
   dispatcher_ = std::make_unique<Dispatcher>(*client_, topics_, layout_, cfg_.node_id, cfg_.join_capacity);
+  start_reporting();
   running_ = true;
   worker_ = std::thread([this] { worker_loop(); });
   std::vector<std::string> filters = {input_filter_, topics_.node_in(cfg_.node_id)};
   if (replicas_ > 1) filters.insert(filters.end(), {topics_.node_work(cfg_.node_id), topics_.heartbeat("+")});
   if (frames_) frames_->start(*client_);
   for (const auto& f : frames_ ? frames_->filters() : std::vector<std::string>{}) filters.push_back(f);
+  for (const auto& f : reporter_->filters()) filters.push_back(f);
   // Known before connecting, the subscriptions are made by the connected handler ahead of the
   // retained "online": a node shown online receives its input. After connecting they are made once
   // more, waiting for each SUBACK, before the Hello. Reconnects resubscribe and announce again.
   for (const auto& f : filters) client_->subscribe(f);
   client_->connect();
   for (const auto& f : filters) client_->subscribe(f);
-  client_->on_connected([this] { announce(); });
+  client_->on_connected([this] {
+    announce();
+    reporter_->on_connected();
+  });
   announce();
+  reporter_->on_connected();
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
   log_line(cfg_.node_id, "serving " + model_ + " stage " + std::to_string(slice_.stage_index) + " ('" +
                              slice_.stage.name + "')" + (is_shard_ ? " shard " + std::to_string(cfg_.shard) : "") +
@@ -180,6 +188,8 @@ void NodeRuntime::stop() {
   client_->close();   // a worker waiting for outbox room (broker gone) gives up
   if (worker_.joinable()) worker_.join();
   dispatcher_.reset();
+  results_.reset();
+  reporter_.reset();
   client_.reset();
 }
 
@@ -191,6 +201,7 @@ NodeRuntime::Stats NodeRuntime::stats() const {
 void NodeRuntime::on_message(Inbound&& in) {
   std::lock_guard<std::mutex> lk(callback_mu_);
   if (!running_) return;
+  if (reporter_->handle(in)) return;   // Home Assistant's status, not a request
   const uint64_t received_us = unix_us();
   if (const std::string sensor = frames_ ? frames_->sensor_of(in.topic) : ""; !sensor.empty()) {
     auto frame = frames_->admit(std::move(in), sensor);   // sized here, decoded on the worker
@@ -364,8 +375,47 @@ void NodeRuntime::heartbeat_loop() {
       if (client_->connected()) client_->try_publish(topics_.heartbeat(cfg_.node_id), encode(hb));
       next += std::chrono::milliseconds(cfg_.heartbeat_ms);
     }
+    reporter_->tick();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+// ---- Reporting: state topic, Home Assistant, results of camera frames ----
+
+void NodeRuntime::start_reporting() {
+  ReporterOptions ro;
+  ro.discovery = cfg_.ha_discovery;
+  ro.ha.discovery_prefix = cfg_.ha_prefix;
+  ro.state_interval = std::chrono::milliseconds(std::max(100, cfg_.state_interval_ms));
+  HaNode ha{cfg_.node_id, model_, is_shard_ ? "shard" : "stage", slice_.stage_index, slice_.stage.name,
+            is_shard_ ? cfg_.shard : -1};
+  reporter_ = std::make_unique<NodeReporter>(*client_, topics_, ro, ha, result_spec_, [this] { return state(); });
+  // Whichever node finishes a request (the last stage, or the joiner of a sharded last stage)
+  // answers its frame and makes its stream known to Home Assistant.
+  results_ = std::make_unique<ResultPublisher>(*client_, topics_, cfg_.node_id, result_spec_,
+                                               [this](const std::string& model, const std::string& sensor) {
+                                                 reporter_->saw_sensor(model, sensor);
+                                               });
+  dispatcher_->on_result([this](const TensorMessage& m) { results_->publish(m); });
+}
+
+NodeState NodeRuntime::state() const {
+  NodeState s;
+  s.node_id = cfg_.node_id;
+  s.model = model_;
+  s.role = is_shard_ ? "shard" : "stage";
+  s.stage = slice_.stage_index;
+  s.stage_name = slice_.stage.name;
+  s.shard = is_shard_ ? cfg_.shard : -1;
+  s.latency_ms = ms_per_frame_;
+  s.queue_depth = static_cast<int>(intake_.size());
+  s.queue_capacity = static_cast<int>(intake_.capacity());
+  s.rss_mb = static_cast<double>(current_rss_bytes()) / 1e6;
+  s.processed = processed_;
+  s.failed = failed_;
+  s.refused = refused_;
+  s.expired = expired_;
+  return s;
 }
 
 }  // namespace dnn

@@ -24,7 +24,9 @@
 #include "engine/executor.h"
 #include "swarm/dispatcher.h"
 #include "swarm/frame_intake.h"
+#include "swarm/node_reporter.h"
 #include "swarm/plan.h"
+#include "swarm/result_publisher.h"
 #include "transport/messages.h"
 #include "transport/mqtt_client.h"
 #include "transport/topics.h"
@@ -49,6 +51,10 @@ struct NodeConfig {
   // -1 = automatic, see node_buffer_cache_bytes().
   int64_t buffer_cache_mb = -1;
   FrameOptions frames;          // camera frames, taken by the first stage (swarm/frame_intake.h)
+  // Home Assistant discovery (docs/homeassistant.md) and the retained state topic's period.
+  bool ha_discovery = true;
+  std::string ha_prefix = "homeassistant";
+  int state_interval_ms = 5000;
 };
 
 // The part of a model one role computes, loaded and checked.
@@ -114,6 +120,8 @@ class NodeRuntime {
   void heartbeat_loop();
   NodeInfo info() const;
   void announce();   // Hello + retained Topology, after every connect
+  void start_reporting();    // the state topic, Home Assistant discovery, JSON results of frames
+  NodeState state() const;   // for the retained state topic
 
   NodeConfig cfg_;
   std::string model_;
@@ -142,6 +150,9 @@ class NodeRuntime {
   // Declared last: destroyed first, so no callback runs into a destroyed member.
   std::unique_ptr<MqttClient> client_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  ResultSpec result_spec_;
+  std::unique_ptr<NodeReporter> reporter_;       // state topic, Home Assistant discovery
+  std::unique_ptr<ResultPublisher> results_;     // JSON answers to camera frames
 };
 
 }  // namespace dnn

@@ -259,6 +259,7 @@ Plan parse_plan(const std::string& text, const std::string& base_dir, const std:
   for (size_t i = 0; i < stages.size(); ++i)
     p.stages.push_back(parse_stage(stages[i], what + ": stage " + std::to_string(i)));
   if (f.has("input")) p.input = parse_input_decl(f.get("input"), what + ": input");
+  if (f.has("output")) p.output = parse_result_spec(f.get("output"), base_dir, what + ": output");
   f.no_unknown_keys();
   std::set<std::string> names;
   for (const auto& s : p.stages)
@@ -402,7 +403,9 @@ std::string plan_to_json(const Plan& plan) {
   if (!plan.input.empty()) out += "  \"input\": " + input_decl_to_json(plan.input).dump() + ",\n";
   out += "  \"stages\": [\n";
   for (size_t i = 0; i < stages.size(); ++i) out += "    " + stages[i].dump() + (i + 1 < stages.size() ? ",\n" : "\n");
-  return out + "  ]\n}";
+  out += "  ]";
+  if (plan.output) out += ",\n  \"output\": " + result_spec_to_json(*plan.output).dump();
+  return out + "\n}";
 }
 
 // ---- Costs ----

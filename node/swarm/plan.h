@@ -8,12 +8,14 @@
 // Conv/Gemm layer (model parallelism).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/graph.h"
 #include "format/shard.h"
 #include "vision/preprocess.h"
+#include "integrations/result.h"
 
 namespace dnn {
 
@@ -44,6 +46,9 @@ struct Plan {
   std::string model_path;   // the model file; relative paths in a file resolve against its folder
   std::vector<StageSpec> stages;
   PreprocessDecl input;     // "input": how camera frames become the model's input (docs/plans.md)
+  // "output": how the last stage turns the model's output into a labelled result (labels, scores,
+  // top k, thresholds, Home Assistant entities). Absent: labels are class indices, scores softmax.
+  std::optional<ResultSpec> output;
 
   int roles() const;        // number of nodes the plan needs
   const StageSpec& stage(const std::string& name) const;   // throws Error naming the plan's stages

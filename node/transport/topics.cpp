@@ -46,6 +46,7 @@ std::string Topics::results(const std::string& model, const std::string& sensor)
 std::string Topics::node_in(const std::string& id) const { return prefix_ + "/node/" + id + "/in"; }
 std::string Topics::node_work(const std::string& id) const { return prefix_ + "/node/" + id + "/work"; }
 std::string Topics::node_status(const std::string& id) const { return prefix_ + "/node/" + id + "/status"; }
+std::string Topics::node_state(const std::string& id) const { return prefix_ + "/node/" + id + "/state"; }
 std::string Topics::client_result(const std::string& client_id) const {
   return prefix_ + "/client/" + client_id + "/result";
 }

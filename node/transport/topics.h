@@ -7,6 +7,7 @@
 //   <p>/node/<id>/in                     a node's (or client's) direct topic: shard partials to join
 //   <p>/node/<id>/work                   requests a busy replica passes to this less loaded one
 //   <p>/node/<id>/status                 retained "online"; "offline" as the will / on shutdown
+//   <p>/node/<id>/state                  retained JSON: role, frames/s, latency, queue depth, memory
 //   <p>/client/<id>/result               default reply_to: results and Errors of client <id>
 //   <p>/<model>/frames/<sensor>          camera frames (JPEG/PNG bytes or a TensorMessage); the first
 //                                        stage's replicas share $share/<p>-<model>-frames/<p>/<model>/frames/+
@@ -39,6 +40,7 @@ class Topics {
   std::string node_in(const std::string& id) const;
   std::string node_work(const std::string& id) const;
   std::string node_status(const std::string& id) const;
+  std::string node_state(const std::string& id) const;
   std::string client_result(const std::string& client_id) const;
 
   std::string hello(const std::string& id) const;

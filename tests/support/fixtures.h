@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace dnn::test {
@@ -14,6 +15,17 @@ inline std::string source(const std::string& rel) { return std::string(DNN_SOURC
 // The agreement the fixtures promise: |y - ref| <= rel * max|ref| + abs, elementwise, same shape.
 ::testing::AssertionResult close_to_reference(const Tensor& y, const Tensor& ref, double rel = 1e-4,
                                               double abs = 1e-5);
+
+// The message of the exception `fn` throws, or "" when it throws nothing.
+template <class Fn>
+std::string error_of(Fn fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 // Runs the dnnswarm binary with `args`; returns its exit code, stdout+stderr in `out`.
 int run_cli(const std::string& args, std::string* out = nullptr);

@@ -13,6 +13,7 @@
 namespace dnn {
 namespace {
 
+using test::error_of;
 using test::shared;
 using test::source;
 
@@ -31,17 +32,6 @@ Plan lenet_plan(const std::string& stages_json) {
   return p;
 }
 
-// The message of the exception `fn` throws, or "" when it throws nothing.
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 std::string validation_error(const std::string& stages_json) {
   return error_of([&] { validate_plan(lenet_plan(stages_json), lenet()); });
 }
@@ -53,6 +43,20 @@ size_t index_of(const std::string& name) {
     if (lenet().nodes[i].name == name) return i;
   ADD_FAILURE() << "LeNet-5 has no node " << name;
   return 0;
+}
+
+TEST(Plan, OutputBlockIsParsedAndRoundTrips) {
+  const Plan p = load_plan(source("deploy/lenet5-swarm.json"), lenet());
+  ASSERT_TRUE(p.output.has_value());
+  EXPECT_EQ(p.output->labels.size(), 10u);
+  EXPECT_EQ(p.output->detect, (std::vector<std::string>{"0", "7"}));
+  const Plan q = parse_plan(plan_to_json(p), "", "round trip");
+  ASSERT_TRUE(q.output.has_value());
+  EXPECT_TRUE(*q.output == *p.output);
+  EXPECT_NE(error_of([] { parse_plan(R"({"model": "m", "model_path": "", "stages": [{"name": "a", "begin": 0, "end": 1}],
+                                         "output": {"top_k": "five"}})", "", "plan p"); })
+                .find("plan p: output: 'top_k'"),
+            std::string::npos);
 }
 
 TEST(Plan, ParsesEveryFieldAndRoundTrips) {

@@ -55,6 +55,8 @@ class SwarmCli : public ::testing::Test {
     std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const std::string rel = "../models/lenet5/lenet5_mnist_b1.onnx";
     plan.replace(plan.find(rel), rel.size(), shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
+    const std::string labels = "../models/lenet5/labels.txt";
+    plan.replace(plan.find(labels), labels.size(), source("models/lenet5/labels.txt"));
     std::ofstream(path("plan.json")) << plan;
   }
   void TearDown() override { (void)system(("rm -rf " + dir_).c_str()); }
