@@ -209,6 +209,26 @@ TEST_F(BrokerAuth, TheNodeTakesTheSettingsFromItsConfigFile) {
       << out;
 }
 
+// `dnnswarm swarm --broker` without per-node logins: every node logs in with the launcher's login,
+// its password passed through the environment (a broker with one shared login, like a Home
+// Assistant user).
+TEST_F(BrokerAuth, TheSwarmGivesItsLoginToEveryNode) {
+  std::string out;
+  EXPECT_EQ(test::run_cli("swarm --frames 50 --quiet --broker " + broker_->tls_url() + " --cafile " + certs_.ca() +
+                              " --username cam --password-file " + dir_ + "/good.pw",
+                          &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("\"lost\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"nodes\":6"), std::string::npos) << out;
+  // A wrong password stops it with the node's one line, before any frame.
+  EXPECT_EQ(test::run_cli("swarm --frames 50 --quiet --broker " + broker_->url() + " --username cam --password-file " +
+                              dir_ + "/bad.pw",
+                          &out),
+            1);
+  EXPECT_NE(out.find("refused the login for user 'cam'"), std::string::npos) << out;
+}
+
 // A broker that asks for client certificates: --cert and --key.
 TEST_F(BrokerAuth, AClientCertificateIsPresented) {
   test::SecureBroker secure{dir_ + "/passwd", "", certs_.ca(), certs_.server()};
