@@ -50,13 +50,6 @@ BrokerConnection resolve_broker(const BrokerFlags& flags) {
   return c;
 }
 
-void parse_config_file(const std::string& path, po::options_description& opts, po::variables_map& vm) {
-  std::ifstream in(path);
-  if (!in) throw IoError("cannot read the config file '" + path + "'");
-  po::store(po::parse_config_file(in, opts), vm);
-  po::notify(vm);
-}
-
 bool parse(int argc, char** argv, const std::string& usage, po::options_description& opts,
            po::variables_map& vm, const po::positional_options_description* pos) {
   opts.add_options()("help,h", "show this help");

@@ -32,9 +32,6 @@ void add_broker_options(po::options_description& opts, BrokerFlags& flags,
 // Throws Error on an unreadable password file or a bad URL.
 BrokerConnection resolve_broker(const BrokerFlags& flags);
 
-// Reads a config file of key = value lines into `vm` (values already given as flags win).
-void parse_config_file(const std::string& path, po::options_description& opts, po::variables_map& vm);
-
 // Runs a subcommand: any dnn::Error or bad option becomes "dnnswarm <cmd>: error: ..." and exit 1.
 int guarded(const char* name, int (*fn)(int, char**), int argc, char** argv);
 

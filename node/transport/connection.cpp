@@ -222,7 +222,13 @@ std::string tls_handshake_error(const std::string& url, const BrokerConnection& 
       if (error.find(":00000000:") != std::string::npos || error.empty())
         error = "unexpected eof while reading";   // the peer closed without a TLS answer
     } else {
-      SSL_shutdown(ssl.get());
+      // With TLS 1.3 the server judges our certificate after the client's handshake is done: its
+      // refusal arrives as an alert on the first read (a broker that accepted us waits for CONNECT,
+      // and the read times out).
+      char byte;
+      const int n = SSL_read(ssl.get(), &byte, 1);
+      if (n <= 0 && SSL_get_error(ssl.get(), n) == SSL_ERROR_SSL) error = openssl_error();
+      else SSL_shutdown(ssl.get());
     }
   }
   ::close(fd);

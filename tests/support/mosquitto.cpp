@@ -116,6 +116,7 @@ MosquittoBroker::MosquittoBroker(const SecureBroker& secure) {
     else if (key_is(line, "cafile")) line = "cafile " + secure.cafile;
     else if (key_is(line, "certfile")) line = "certfile " + secure.server.cert;
     else if (key_is(line, "keyfile")) line = "keyfile " + secure.server.key;
+    else if (line == "#require_certificate true" && secure.require_certificate) line = "require_certificate true";
     conf << line << '\n';
   }
   conf.close();

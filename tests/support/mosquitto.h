@@ -52,6 +52,7 @@ struct SecureBroker {
   std::string acl_file;
   std::string cafile;
   TestCerts::Pair server;
+  bool require_certificate = false;   // the TLS listener asks for a client certificate signed by cafile
 };
 
 // Writes a Mosquitto password file (hashed with `mosquitto_passwd -U`) for these user/password pairs.

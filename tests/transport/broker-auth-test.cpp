@@ -195,6 +195,65 @@ TEST_F(BrokerAuth, AnUnreachableBrokerFailsAfterTheConnectTimeout) {
   }
 }
 
+// The node reads the connection settings from its --config file too.
+TEST_F(BrokerAuth, TheNodeTakesTheSettingsFromItsConfigFile) {
+  write(dir_ + "/node.conf", "broker = " + broker_->tls_url() + "\nusername = cam\npassword-file = " + dir_ +
+                                 "/bad.pw\ncafile = " + certs_.ca() + "\n");
+  std::string out;
+  EXPECT_EQ(test::run_cli("node --config " + dir_ + "/node.conf --plan " + test::source("deploy/lenet5-swarm.json") +
+                              " --stage conv1 --id cam",
+                          &out),
+            1);
+  EXPECT_NE(out.find("dnnswarm node: error: broker " + broker_->tls_url() + " refused the login for user 'cam'"),
+            std::string::npos)
+      << out;
+}
+
+// `dnnswarm swarm --broker` without per-node logins: every node logs in with the launcher's login,
+// its password passed through the environment (a broker with one shared login, like a Home
+// Assistant user).
+TEST_F(BrokerAuth, TheSwarmGivesItsLoginToEveryNode) {
+  std::string out;
+  EXPECT_EQ(test::run_cli("swarm --frames 50 --quiet --broker " + broker_->tls_url() + " --cafile " + certs_.ca() +
+                              " --username cam --password-file " + dir_ + "/good.pw",
+                          &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("\"lost\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"nodes\":6"), std::string::npos) << out;
+  // A wrong password stops it with the node's one line, before any frame.
+  EXPECT_EQ(test::run_cli("swarm --frames 50 --quiet --broker " + broker_->url() + " --username cam --password-file " +
+                              dir_ + "/bad.pw",
+                          &out),
+            1);
+  EXPECT_NE(out.find("refused the login for user 'cam'"), std::string::npos) << out;
+}
+
+// A broker that asks for client certificates: --cert and --key.
+TEST_F(BrokerAuth, AClientCertificateIsPresented) {
+  test::SecureBroker secure{dir_ + "/passwd", "", certs_.ca(), certs_.server()};
+  secure.require_certificate = true;
+  test::MosquittoBroker strict(secure);
+  BrokerConnection b = login(strict.tls_url());
+  b.cafile = certs_.ca();
+  EXPECT_NE(connect_error(b).find("it requires a client certificate (give --cert and --key)"), std::string::npos);
+  b.cert = certs_.client().cert;
+  b.key = certs_.client().key;
+  round_trip(b);
+}
+
+TEST(BrokerConnection, ReasonCodesAreWords) {
+  BrokerConnection b("tcp://h:1883");
+  b.username = "cam";
+  EXPECT_EQ(describe_connect_failure(b, 134, 0x86, "", ""), "refused the login for user 'cam' (bad user name or password)");
+  EXPECT_EQ(describe_connect_failure(b, 140, 0x8C, "", ""), "refused the login for user 'cam' (bad authentication method)");
+  EXPECT_EQ(describe_connect_failure(b, 138, 0x8A, "", ""), "refused the connection (banned)");
+  EXPECT_EQ(mqtt_reason_words(0x97), "quota exceeded");
+  EXPECT_TRUE(connect_failure_is_final(-1, 0x86, ""));
+  EXPECT_TRUE(connect_failure_is_final(-1, 0, "certificate verify failed"));
+  EXPECT_FALSE(connect_failure_is_final(-1, 0, ""));   // unreachable: retried
+}
+
 TEST(BrokerConnection, BadSettingsAreNamed) {
   auto error = [](const BrokerConnection& b) {
     try {
