@@ -188,9 +188,9 @@ void NodeRuntime::stop() {
   client_->close();   // a worker waiting for outbox room (broker gone) gives up
   if (worker_.joinable()) worker_.join();
   dispatcher_.reset();
+  client_.reset();   // first: its connected handler calls the reporter
   results_.reset();
   reporter_.reset();
-  client_.reset();
 }
 
 NodeRuntime::Stats NodeRuntime::stats() const {

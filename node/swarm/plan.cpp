@@ -289,6 +289,26 @@ std::string stage_where(const Plan& p, size_t i) {
   return "plan for '" + p.model + "': stage " + std::to_string(i) + " ('" + p.stages[i].name + "')";
 }
 
+// A label file must name every value the model outputs per frame (a batch dimension, -1 or 1, aside).
+void validate_result_spec(const Plan& plan, const Graph& g) {
+  const ResultSpec& spec = *plan.output;
+  const std::string where = "plan for '" + plan.model + "': output";
+  if (spec.labels.empty()) return;
+  if (g.outputs.size() != 1)
+    throw ModelError(where + ": labels need a model with one output; '" + g.name + "' has " +
+                     std::to_string(g.outputs.size()));
+  int64_t values = 1;
+  const Shape& shape = g.outputs[0].shape;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i == 0 && shape[i] == -1) continue;
+    if (shape[i] < 0) return;   // known only at run time: checked on each result
+    values *= shape[i];
+  }
+  if (!shape.empty() && values != static_cast<int64_t>(spec.labels.size()))
+    throw ModelError(where + ": label file " + spec.labels_path + " has " + std::to_string(spec.labels.size()) +
+                     " labels, but the model outputs " + std::to_string(values) + " values per frame");
+}
+
 }  // namespace
 
 void resolve_plan(Plan& plan, const Graph& g) {
@@ -358,6 +378,7 @@ void validate_plan(const Plan& plan, const Graph& g) {
     throw ModelError("plan for '" + plan.model + "' does not cover the whole model: nodes [" + std::to_string(expected) +
                      ", " + std::to_string(n) + ") of '" + g.name + "' (from " + g.describe(g.nodes[expected]) +
                      ") belong to no stage");
+  if (plan.output) validate_result_spec(plan, g);
 }
 
 Plan load_plan(const std::string& path, const Graph& g) {

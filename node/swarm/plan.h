@@ -61,7 +61,8 @@ Plan parse_plan(const std::string& json_text, const std::string& base_dir, const
 void resolve_plan(Plan& plan, const Graph& g);
 // Throws ModelError with a clear message unless the plan's stages cover nodes [0, n) of `g` exactly,
 // in order, with no gap or overlap, every shard node is a Conv or Gemm alone in its stage with at
-// least as many output rows/channels/input columns as shards, and the model file exists.
+// least as many output rows/channels/input columns as shards, the model file exists, and the output
+// block's label file has one label per value the model outputs.
 void validate_plan(const Plan& plan, const Graph& g);
 // read_plan + resolve_plan + validate_plan: what the node, the launcher and the CLI use.
 Plan load_plan(const std::string& path, const Graph& g);

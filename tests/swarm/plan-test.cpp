@@ -57,6 +57,12 @@ TEST(Plan, OutputBlockIsParsedAndRoundTrips) {
                                          "output": {"top_k": "five"}})", "", "plan p"); })
                 .find("plan p: output: 'top_k'"),
             std::string::npos);
+  // Labels for another model's classes: refused before any node starts.
+  Plan imagenet = p;
+  imagenet.output = parse_result_spec(nlohmann::json::parse(R"({"labels": "models/imagenet/labels.txt"})"), source(""), "t");
+  EXPECT_NE(error_of([&] { validate_plan(imagenet, lenet()); })
+                .find("has 1000 labels, but the model outputs 10 values per frame"),
+            std::string::npos);
 }
 
 TEST(Plan, ParsesEveryFieldAndRoundTrips) {
