@@ -221,5 +221,30 @@ TEST(FrameIntake, TopicMappingsAndFiltersMatchAsMqttDoes) {
   EXPECT_NE(error_of("a/b=x/y").find("must not contain '/'"), std::string::npos);
 }
 
+TEST(FrameIntake, NodesThatCannotServeFramesAsConfiguredRefuseToStart) {
+  Plan plan = load_plan(source("deploy/lenet5-swarm.json"), lenet());
+  const ValueInfo input = lenet().inputs.at(0);
+  FrameOptions mapped;
+  mapped.topics = {"cams/+/snapshot=+"};
+  auto error_of = [](const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(make_frame_intake(mapped, Topics(), plan, "n", 1, false, input), nullptr);   // not the first stage
+  EXPECT_EQ(make_frame_intake({}, Topics(), plan, "n", 0, true, input), nullptr);        // a first-stage shard
+  EXPECT_NE(error_of([&] { make_frame_intake(mapped, Topics(), plan, "n", 0, true, input); })
+                .find("the first stage of 'lenet5' is sharded and takes no frames"),
+            std::string::npos);
+  plan.input.crop = std::vector<int>{224, 224};
+  EXPECT_NE(error_of([&] { make_frame_intake({}, Topics(), plan, "n", 0, false, input); })
+                .find("plan for 'lenet5': input preprocessing for a [1,1,28,28] model input: 'crop' [224, 224] "
+                      "must be the model's input size [28, 28]"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace dnn::test
