@@ -21,19 +21,20 @@
 namespace dnn::cli {
 
 int cmd_homeassistant(int argc, char** argv) {
-  std::string broker = "tcp://127.0.0.1:1883", prefix = Topics::kDefaultPrefix;
+  BrokerFlags broker;
+  std::string prefix = Topics::kDefaultPrefix;
   HaSettings ha;
   std::vector<std::string> nodes, sensors;
   int wait_ms = 1000;
   po::options_description opts("options");
   opts.add_options()
-      ("broker,b", po::value(&broker)->default_value(broker), "MQTT broker URL")
       ("prefix", po::value(&prefix)->default_value(prefix), "MQTT topic prefix of the swarm")
       ("ha-prefix", po::value(&ha.discovery_prefix)->default_value(ha.discovery_prefix),
        "Home Assistant's MQTT discovery prefix")
       ("remove-node", po::value(&nodes)->composing(), "remove node ID's device (and its retained status and state); repeatable")
       ("remove-sensor", po::value(&sensors)->composing(), "remove the device of sensor stream MODEL/SENSOR; repeatable")
       ("wait-ms", po::value(&wait_ms)->default_value(wait_ms), "how long to collect the retained configs");
+  add_broker_options(opts, broker);
   po::variables_map vm;
   if (!parse(argc, argv, "--remove-node ID | --remove-sensor MODEL/SENSOR [--broker URL] [options]", opts, vm)) return 0;
   if (nodes.empty() && sensors.empty()) throw Error("nothing to do: give --remove-node ID or --remove-sensor MODEL/SENSOR");
@@ -60,7 +61,7 @@ int cmd_homeassistant(int argc, char** argv) {
   std::mutex mu;
   std::set<std::string> found;
   MqttOptions mo;
-  mo.broker = broker;
+  mo.broker = resolve_broker(broker);
   mo.client_id = "dnnswarm-ha-" + std::to_string(::getpid());
   MqttClient client(mo, [&](Inbound&& in) {
     if (!in.payload || in.payload->empty()) return;

@@ -85,7 +85,12 @@ std::vector<AclLogin> plan_logins(const Plan& plan, const std::string& prefix, c
         }
         for (int rr = 0; rr < stage.replicas; ++rr)
           if (rr != r) add(l.write, {t.node_work(plan_node_id(stage, k, rr))});
-        add(l.write, {t.node_status(l.name), t.hello(l.name), t.heartbeat(l.name), t.topology(m), t.error()});
+        add(l.write, {t.node_status(l.name), t.node_state(l.name), t.hello(l.name), t.heartbeat(l.name), t.topology(m),
+                      t.error()});
+        // Home Assistant discovery (docs/homeassistant.md): every node announces itself, and the
+        // nodes that answer frames announce the sensor streams, under the default discovery prefix.
+        add(l.write, {std::string(kHaDiscoveryPrefix) + "/#"});
+        add(l.read, {std::string(kHaDiscoveryPrefix) + "/status"});
         logins.push_back(std::move(l));
       }
   }
@@ -96,7 +101,7 @@ std::vector<AclLogin> plan_logins(const Plan& plan, const std::string& prefix, c
     l.name = c;
     l.write = forward_targets(t, plan, 0, {t.client_result(c)});
     add(l.write, {t.frames(m, "+"), t.error()});
-    l.read = {t.client_result(c), t.node_in(c), t.topology(m), t.results(m, "+"), t.node_status("+")};
+    l.read = {t.client_result(c), t.node_in(c), t.topology(m), t.results(m, "+"), t.node_status("+"), t.node_state("+")};
     logins.push_back(std::move(l));
   }
   return logins;

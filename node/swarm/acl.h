@@ -11,10 +11,11 @@
 //   write  the next stage's input (or each of its shards), or, at the end of the pipeline, client
 //          result topics <p>/client/+/result and <p>/<m>/results/+; the join topics of the stage
 //          before it when sharded (<p>/node/<joiner>/in); its peers' /work topics; its own status,
-//          hello and heartbeat; the model's retained topology; <p>/ctl/error
+//          hello, heartbeat and state; the model's retained topology; <p>/ctl/error; Home
+//          Assistant discovery under homeassistant/# (and read homeassistant/status)
 // A client may write the first stage's input (or shards) and frames, <p>/ctl/error, and read only
 // its own <p>/client/<name>/result and <p>/node/<name>/in, the topology, <p>/<m>/results/+ and nodes'
-// status. Everything else is denied: Mosquitto refuses a QoS1 publish with PUBACK 0x87 and
+// status and state. Everything else is denied: Mosquitto refuses a QoS1 publish with PUBACK 0x87 and
 // delivers nothing a login may not read (a subscription itself is granted either way).
 #pragma once
 #include <string>
@@ -23,6 +24,10 @@
 #include "swarm/plan.h"
 
 namespace dnn {
+
+// The discovery prefix the ACL grants nodes (Home Assistant's default; a node started with another
+// --ha-prefix needs its ACL edited to match).
+constexpr const char* kHaDiscoveryPrefix = "homeassistant";
 
 // "<stage>-r<replica>" or "<stage>-k<shard>-r<replica>": the node ids of a plan's roles.
 std::string plan_node_id(const StageSpec& stage, int shard, int replica);
