@@ -1,4 +1,5 @@
-// The operator table: ONNX op name -> factory. Each factory lives beside its layer in <kind>.cpp.
+// The operator table: ONNX op name -> factory, from the one declaration in core/operators.def. Each
+// factory lives beside its layer in <kind>.cpp.
 //
 // macs() convention for the layers here: a MAC is one multiply-add or one step of a reduction over a
 // window. Pooling counts one per window element per output, global pooling / ReduceMean / Softmax /
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <map>
 
+#include "core/operators.h"
 #include "layers/layer.h"
 
 namespace dnn {
@@ -34,50 +36,20 @@ std::unique_ptr<Layer> make_gemm_layer();         // gemm.cpp: Gemm, MatMul
 
 namespace {
 using Factory = std::unique_ptr<Layer> (*)();
+constexpr Factory make_none_layer = nullptr;  // operators the importer only folds
+
+// The operators of core/operators.def that a layer runs.
 const std::map<std::string, Factory>& table() {
-  static const std::map<std::string, Factory> t = {
-      {"Relu", make_activation_layer},
-      {"LeakyRelu", make_activation_layer},
-      {"Clip", make_activation_layer},
-      {"Sigmoid", make_activation_layer},
-      {"HardSigmoid", make_activation_layer},
-      {"HardSwish", make_activation_layer},
-      {"Tanh", make_activation_layer},
-      {"Exp", make_activation_layer},
-      {"Add", make_binary_layer},
-      {"Sub", make_binary_layer},
-      {"Mul", make_binary_layer},
-      {"Div", make_binary_layer},
-      {"PRelu", make_binary_layer},
-      {"BatchNormalization", make_batchnorm_layer},
-      {"MaxPool", make_pool_layer},
-      {"AveragePool", make_pool_layer},
-      {"GlobalAveragePool", make_global_pool_layer},
-      {"GlobalMaxPool", make_global_pool_layer},
-      {"Reshape", make_reshape_layer},
-      {"Flatten", make_reshape_layer},
-      {"Squeeze", make_reshape_layer},
-      {"Unsqueeze", make_reshape_layer},
-      {"Identity", make_identity_layer},
-      {"Dropout", make_identity_layer},
-      {"Transpose", make_transpose_layer},
-      {"Concat", make_concat_layer},
-      {"Split", make_split_layer},
-      {"Slice", make_slice_layer},
-      {"Softmax", make_softmax_layer},
-      {"LogSoftmax", make_softmax_layer},
-      {"Pad", make_pad_layer},
-      {"LRN", make_lrn_layer},
-      {"ReduceMean", make_reduce_layer},
-      {"ReduceSum", make_reduce_layer},
-      {"ReduceMax", make_reduce_layer},
-      {"ReduceMin", make_reduce_layer},
-      {"Upsample", make_resize_layer},
-      {"Resize", make_resize_layer},
-      {"Conv", make_conv_layer},
-      {"Gemm", make_gemm_layer},
-      {"MatMul", make_gemm_layer},
-  };
+  static const std::map<std::string, Factory> t = [] {
+    std::map<std::string, Factory> m;
+    auto add = [&m](const char* name, Factory f) {
+      if (f) m[name] = f;
+    };
+#define OP(name, layer, fold, fuse, shard, since) add(#name, make_##layer##_layer);
+#include "core/operators.def"
+#undef OP
+    return m;
+  }();
   return t;
 }
 }  // namespace
@@ -92,8 +64,12 @@ std::vector<std::string> supported_ops() {
 
 std::unique_ptr<Layer> make_layer(const Node& node, const std::vector<const Tensor*>& consts) {
   auto it = table().find(node.op);
-  if (it == table().end())
+  if (it == table().end()) {
+    if (find_operator(node.op))  // declared, but only for the importer to fold
+      throw ModelError("unsupported operator " + node.op + " in node '" + node.name +
+                       "': supported only where the importer can compute it (constant inputs)");
     throw ModelError("unsupported operator " + node.op + " in node '" + node.name + "'");
+  }
   auto layer = it->second();
   layer->where_ = "node '" + node.name + "' (" + node.op + ")";
   try {
