@@ -16,6 +16,7 @@ namespace dnn {
 
 // Factories, one per layer file.
 std::unique_ptr<Layer> make_activation_layer();   // activation.cpp
+std::unique_ptr<Layer> make_unary_layer();        // unary.cpp
 std::unique_ptr<Layer> make_binary_layer();       // binary.cpp
 std::unique_ptr<Layer> make_batchnorm_layer();    // batchnorm.cpp
 std::unique_ptr<Layer> make_pool_layer();         // pooling.cpp
