@@ -25,6 +25,7 @@
 #include "core/operators.h"
 #include "engine/executor.h"
 #include "onnx/onnx_import.h"
+#include "onnx/proto_util.h"  // tensor_to_proto
 #include "support/doc_section.h"
 #include "support/fixtures.h"
 
@@ -61,6 +62,7 @@ const char* const kPassing[] = {
     "test_elu", "test_elu_default", "test_elu_example",
     "test_erf",
     "test_exp", "test_exp_example",
+    "test_expand_dim_changed", "test_expand_dim_unchanged",
     "test_flatten_axis0", "test_flatten_axis1", "test_flatten_axis2", "test_flatten_axis3",
     "test_flatten_default_axis", "test_flatten_negative_axis1", "test_flatten_negative_axis2",
     "test_flatten_negative_axis3", "test_flatten_negative_axis4",
@@ -140,6 +142,7 @@ const char* const kPassing[] = {
     "test_squeeze", "test_squeeze_negative_axes",
     "test_sub", "test_sub_bcast", "test_sub_example",
     "test_tanh", "test_tanh_example",
+    "test_tile", "test_tile_precomputed",
     "test_transpose_all_permutations_0", "test_transpose_all_permutations_1",
     "test_transpose_all_permutations_2", "test_transpose_all_permutations_3",
     "test_transpose_all_permutations_4", "test_transpose_all_permutations_5", "test_transpose_default",
@@ -402,6 +405,69 @@ TEST(ConformanceData, CountsPerOperatorDocumented) {
     if (total.count(op.name)) o << "| " << op.name << " | " << passing[op.name] << " | " << total[op.name] << " |\n";
   o << "\n" << listed.size() << " of " << all_cases().size() << " cases pass.\n";
   EXPECT_TRUE(dnn::test::doc_section_matches(dnn::test::source("docs/operators.md"), "conformance-counts", o.str()));
+}
+
+// Graphs written the way PyTorch exports x.expand(-1, 3, -1) and x.repeat(1, 2, 1) at opset 13: the
+// -1 entries of expand's shape pass through Where(Equal(shape, -1), ConstantOfShape(Shape(shape)), shape),
+// which the importer folds, so Expand and Tile run on the activation. Checked by hand-computed values.
+onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, std::vector<std::string> in, const std::string& out) {
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name(out + "_node");
+  for (auto& i : in) n->add_input(i);
+  n->add_output(out);
+  return n;
+}
+
+void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name, dnn::Shape shape) {
+  auto* v = list->Add();
+  v->set_name(name);
+  auto* t = v->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+TEST(ExportedGraphs, ExpandAndRepeatAsPyTorchWritesThem) {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("expand_repeat");
+  add_value(g->mutable_input(), "x", {2, 1, 4});
+  add_value(g->mutable_output(), "y", {2, 3, 8});
+  *g->add_initializer() = dnn::tensor_to_proto(dnn::Tensor::from_i64({3}, {-1, 3, -1}), "sizes");
+  *g->add_initializer() = dnn::tensor_to_proto(dnn::Tensor::from_i64({}, {-1}), "minus_one");
+  *g->add_initializer() = dnn::tensor_to_proto(dnn::Tensor::from_i64({3}, {1, 1, 2}), "repeats");
+  *g->add_initializer() = dnn::tensor_to_proto(dnn::Tensor::from_f32({}, {2.f}), "two");
+  add_node(g, "Shape", {"sizes"}, "sizes_shape");
+  auto* ones = add_node(g, "ConstantOfShape", {"sizes_shape"}, "ones");
+  auto* value = ones->add_attribute();
+  value->set_name("value");
+  value->set_type(onnx::AttributeProto::TENSOR);
+  *value->mutable_t() = dnn::tensor_to_proto(dnn::Tensor::from_i64({1}, {1}), "one");
+  add_node(g, "Equal", {"sizes", "minus_one"}, "is_minus_one");
+  add_node(g, "Where", {"is_minus_one", "ones", "sizes"}, "target");
+  add_node(g, "Expand", {"x", "target"}, "expanded");
+  add_node(g, "Tile", {"expanded", "repeats"}, "repeated");
+  add_node(g, "Mul", {"repeated", "two"}, "y");
+
+  const fs::path path = fs::temp_directory_path() / ("dnn-expand-" + std::to_string(getpid()) + ".onnx");
+  {
+    std::ofstream f(path, std::ios::binary);
+    ASSERT_TRUE(m.SerializeToOstream(&f));
+  }
+  dnn::Graph graph = dnn::import_onnx(path.string());
+  fs::remove(path);
+  std::vector<float> xv(8);
+  for (int i = 0; i < 8; ++i) xv[i] = float(i + 1);  // x[b][0][j] = 4b + j + 1
+  dnn::Executor ex(graph);
+  auto out = ex.run({dnn::Tensor::from_f32({2, 1, 4}, xv)});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].shape(), (dnn::Shape{2, 3, 8}));
+  for (int b = 0; b < 2; ++b)
+    for (int i = 0; i < 3; ++i)
+      for (int k = 0; k < 8; ++k)  // y[b][i][k] = 2 * x[b][0][k mod 4]
+        ASSERT_EQ(out[0].f32()[(b * 3 + i) * 8 + k], 2.f * float(4 * b + k % 4 + 1)) << b << "," << i << "," << k;
 }
 
 }  // namespace
