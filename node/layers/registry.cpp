@@ -25,6 +25,7 @@ std::unique_ptr<Layer> make_reshape_layer();      // reshape.cpp
 std::unique_ptr<Layer> make_identity_layer();     // identity.cpp
 std::unique_ptr<Layer> make_transpose_layer();    // transpose.cpp
 std::unique_ptr<Layer> make_concat_layer();       // concat.cpp
+std::unique_ptr<Layer> make_elementwise_layer();   // elementwise.cpp: masks, Where, Pow, Min/Max/Sum/Mean
 std::unique_ptr<Layer> make_expand_layer();       // expand.cpp: Expand, Tile
 std::unique_ptr<Layer> make_split_layer();        // split.cpp
 std::unique_ptr<Layer> make_slice_layer();        // slice.cpp

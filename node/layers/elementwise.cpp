@@ -1,0 +1,133 @@
+// Broadcasting elementwise operators over float and int64 tensors (ONNX bool values are int64 0/1):
+// comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual) and logic (And, Or, Xor, Not)
+// giving 0/1 masks, Where, Pow, and the variadic Min, Max, Sum, Mean. Masks and index arithmetic are
+// small, so one simple loop computes every element in double through per-operand broadcast strides;
+// Add/Sub/Mul/Div on float activations keep their vectorised layer (binary.cpp).
+#include <cmath>
+
+#include "layers/common.h"
+
+namespace dnn {
+namespace {
+
+enum class Op { Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or, Xor, Not, Where, Pow, Min, Max, Sum, Mean };
+
+double element(const Tensor& t, int64_t i) { return t.dtype() == DType::f32 ? double(t.f32()[i]) : double(t.i64()[i]); }
+
+class Elementwise : public Layer {
+ public:
+  void load(const Node& node, const std::vector<const Tensor*>& consts) override {
+    static const std::map<std::string, Op> ops = {
+        {"Equal", Op::Equal}, {"Less", Op::Less}, {"Greater", Op::Greater}, {"LessOrEqual", Op::LessOrEqual},
+        {"GreaterOrEqual", Op::GreaterOrEqual}, {"And", Op::And}, {"Or", Op::Or}, {"Xor", Op::Xor}, {"Not", Op::Not},
+        {"Where", Op::Where}, {"Pow", Op::Pow}, {"Min", Op::Min}, {"Max", Op::Max}, {"Sum", Op::Sum}, {"Mean", Op::Mean}};
+    op_ = ops.at(node.op);
+    const size_t want = op_ == Op::Not ? 1 : op_ == Op::Where ? 3 : 2;
+    const bool variadic = op_ == Op::Min || op_ == Op::Max || op_ == Op::Sum || op_ == Op::Mean;
+    if (variadic ? node.inputs.empty() : node.inputs.size() != want)
+      throw ModelError("expects " + std::to_string(want) + " inputs, got " + std::to_string(node.inputs.size()));
+    consts_.resize(node.inputs.size());
+    for (size_t i = 0; i < consts.size() && i < consts_.size(); ++i)
+      if (consts[i]) consts_[i] = *consts[i];
+  }
+
+  std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {
+    Shape out;
+    for (auto& s : in) out = broadcast(out, s);
+    return {out};
+  }
+
+  std::vector<Tensor> forward(const std::vector<const Tensor*>& in, RunContext& ctx) override {
+    std::vector<const Tensor*> x(in.size());
+    Shape shape;
+    for (size_t k = 0; k < in.size(); ++k) {
+      x[k] = in[k] ? in[k] : &consts_.at(k);
+      shape = broadcast(shape, x[k]->shape());
+    }
+    Tensor y = Tensor::uninitialized(shape, out_dtype(x));
+    const int r = static_cast<int>(shape.size());
+    std::vector<std::vector<int64_t>> strides(x.size(), std::vector<int64_t>(r, 0));
+    for (size_t k = 0; k < x.size(); ++k) {
+      const Shape& s = x[k]->shape();
+      int64_t st = 1;
+      for (int d = int(s.size()) - 1; d >= 0; --d) {
+        strides[k][r - int(s.size()) + d] = s[d] == 1 ? 0 : st;
+        st *= s[d];
+      }
+    }
+    const int64_t n = y.numel();
+    parallel_chunks(ctx, n, 4096, [&](int64_t b, int64_t e) {
+      std::vector<double> v(x.size());
+      for (int64_t i = b; i < e; ++i) {
+        int64_t rem = i;
+        std::vector<int64_t> off(x.size(), 0);
+        for (int d = r - 1; d >= 0; --d) {
+          const int64_t idx = rem % shape[d];
+          rem /= shape[d];
+          for (size_t k = 0; k < x.size(); ++k) off[k] += idx * strides[k][d];
+        }
+        for (size_t k = 0; k < x.size(); ++k) v[k] = element(*x[k], off[k]);
+        const double z = apply(v);
+        if (y.dtype() == DType::f32) y.f32()[i] = float(z);
+        else y.i64()[i] = int64_t(z);
+      }
+    });
+    return {y};
+  }
+
+ private:
+  static Shape broadcast(const Shape& a, const Shape& b) {
+    Shape out(std::max(a.size(), b.size()));
+    for (size_t i = 0; i < out.size(); ++i) {
+      int64_t da = i < out.size() - a.size() ? 1 : a[i - (out.size() - a.size())];
+      int64_t db = i < out.size() - b.size() ? 1 : b[i - (out.size() - b.size())];
+      if (da != db && da != 1 && db != 1)
+        throw ShapeError("shapes " + to_string(a) + " and " + to_string(b) + " cannot be broadcast together");
+      out[i] = da == 1 ? db : da;
+    }
+    return out;
+  }
+
+  DType out_dtype(const std::vector<const Tensor*>& x) const {
+    switch (op_) {
+      case Op::Pow: return x[0]->dtype();  // the base's type
+      case Op::Where: return x[1]->dtype() == DType::f32 || x[2]->dtype() == DType::f32 ? DType::f32 : DType::i64;
+      case Op::Min: case Op::Max: case Op::Sum: case Op::Mean:
+        for (auto* t : x)
+          if (t->dtype() == DType::f32) return DType::f32;
+        return DType::i64;
+      default: return DType::i64;  // a 0/1 mask
+    }
+  }
+
+  double apply(const std::vector<double>& v) const {
+    switch (op_) {
+      case Op::Equal: return v[0] == v[1];
+      case Op::Less: return v[0] < v[1];
+      case Op::Greater: return v[0] > v[1];
+      case Op::LessOrEqual: return v[0] <= v[1];
+      case Op::GreaterOrEqual: return v[0] >= v[1];
+      case Op::And: return v[0] != 0 && v[1] != 0;
+      case Op::Or: return v[0] != 0 || v[1] != 0;
+      case Op::Xor: return (v[0] != 0) != (v[1] != 0);
+      case Op::Not: return v[0] == 0;
+      case Op::Where: return v[0] != 0 ? v[1] : v[2];
+      case Op::Pow: return std::pow(v[0], v[1]);
+      case Op::Min: case Op::Max: case Op::Sum: case Op::Mean: {
+        double r = v[0];
+        for (size_t k = 1; k < v.size(); ++k) r = op_ == Op::Min ? std::min(r, v[k]) : op_ == Op::Max ? std::max(r, v[k]) : r + v[k];
+        return op_ == Op::Mean ? r / double(v.size()) : r;
+      }
+    }
+    return 0;
+  }
+
+  Op op_ = Op::Equal;
+  std::vector<Tensor> consts_;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_elementwise_layer() { return std::make_unique<Elementwise>(); }
+
+}  // namespace dnn
