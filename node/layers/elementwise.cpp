@@ -33,7 +33,7 @@ class Elementwise : public Layer {
 
   std::vector<Shape> output_shapes(const std::vector<Shape>& in) const override {
     Shape out;
-    for (auto& s : in) out = broadcast(out, s);
+    for (auto& s : in) out = broadcast_shapes(out, s);
     return {out};
   }
 
@@ -42,19 +42,12 @@ class Elementwise : public Layer {
     Shape shape;
     for (size_t k = 0; k < in.size(); ++k) {
       x[k] = in[k] ? in[k] : &consts_.at(k);
-      shape = broadcast(shape, x[k]->shape());
+      shape = broadcast_shapes(shape, x[k]->shape());
     }
     Tensor y = Tensor::uninitialized(shape, out_dtype(x));
     const int r = static_cast<int>(shape.size());
-    std::vector<std::vector<int64_t>> strides(x.size(), std::vector<int64_t>(r, 0));
-    for (size_t k = 0; k < x.size(); ++k) {
-      const Shape& s = x[k]->shape();
-      int64_t st = 1;
-      for (int d = int(s.size()) - 1; d >= 0; --d) {
-        strides[k][r - int(s.size()) + d] = s[d] == 1 ? 0 : st;
-        st *= s[d];
-      }
-    }
+    std::vector<std::vector<int64_t>> strides;
+    for (auto* t : x) strides.push_back(broadcast_strides(t->shape(), shape));
     const int64_t n = y.numel();
     parallel_chunks(ctx, n, 4096, [&](int64_t b, int64_t e) {
       std::vector<double> v(x.size());
@@ -76,18 +69,6 @@ class Elementwise : public Layer {
   }
 
  private:
-  static Shape broadcast(const Shape& a, const Shape& b) {
-    Shape out(std::max(a.size(), b.size()));
-    for (size_t i = 0; i < out.size(); ++i) {
-      int64_t da = i < out.size() - a.size() ? 1 : a[i - (out.size() - a.size())];
-      int64_t db = i < out.size() - b.size() ? 1 : b[i - (out.size() - b.size())];
-      if (da != db && da != 1 && db != 1)
-        throw ShapeError("shapes " + to_string(a) + " and " + to_string(b) + " cannot be broadcast together");
-      out[i] = da == 1 ? db : da;
-    }
-    return out;
-  }
-
   DType out_dtype(const std::vector<const Tensor*>& x) const {
     switch (op_) {
       case Op::Pow: return x[0]->dtype();  // the base's type
