@@ -65,9 +65,20 @@ const char* const kPassing[] = {
     "test_greater", "test_greater_bcast", "test_greater_equal", "test_greater_equal_bcast",
     "test_greater_equal_bcast_expanded", "test_greater_equal_expanded", "test_hardsigmoid",
     "test_hardsigmoid_default", "test_hardsigmoid_example", "test_hardswish", "test_hardswish_expanded",
-    "test_identity", "test_leakyrelu", "test_leakyrelu_default", "test_leakyrelu_example", "test_less",
-    "test_less_bcast", "test_less_equal", "test_less_equal_bcast", "test_less_equal_bcast_expanded",
-    "test_less_equal_expanded", "test_logsoftmax_axis_0", "test_logsoftmax_axis_1", "test_logsoftmax_axis_2",
+    "test_identity", "test_instancenorm_epsilon", "test_instancenorm_example",
+    "test_layer_normalization_2d_axis0", "test_layer_normalization_2d_axis1",
+    "test_layer_normalization_2d_axis_negative_1", "test_layer_normalization_2d_axis_negative_2",
+    "test_layer_normalization_3d_axis0_epsilon", "test_layer_normalization_3d_axis1_epsilon",
+    "test_layer_normalization_3d_axis2_epsilon", "test_layer_normalization_3d_axis_negative_1_epsilon",
+    "test_layer_normalization_3d_axis_negative_2_epsilon",
+    "test_layer_normalization_3d_axis_negative_3_epsilon", "test_layer_normalization_4d_axis0",
+    "test_layer_normalization_4d_axis1", "test_layer_normalization_4d_axis2",
+    "test_layer_normalization_4d_axis3", "test_layer_normalization_4d_axis_negative_1",
+    "test_layer_normalization_4d_axis_negative_2", "test_layer_normalization_4d_axis_negative_3",
+    "test_layer_normalization_4d_axis_negative_4", "test_layer_normalization_default_axis", "test_leakyrelu",
+    "test_leakyrelu_default", "test_leakyrelu_example", "test_less", "test_less_bcast", "test_less_equal",
+    "test_less_equal_bcast", "test_less_equal_bcast_expanded", "test_less_equal_expanded",
+    "test_logsoftmax_axis_0", "test_logsoftmax_axis_1", "test_logsoftmax_axis_2",
     "test_logsoftmax_default_axis", "test_logsoftmax_example_1", "test_logsoftmax_large_number",
     "test_logsoftmax_negative_axis", "test_lrn", "test_lrn_default", "test_matmul_2d", "test_matmul_3d",
     "test_matmul_4d", "test_max_example", "test_max_float16", "test_max_float32", "test_max_float64",
@@ -147,7 +158,8 @@ const std::set<std::string> kAnyTypeOps = {"Equal", "Less", "Greater", "LessOrEq
 // Operators whose schema is unchanged from the given version through opset 18. A case written at an
 // opset older than 7 (the oldest the importer reads) that uses only these means the same at opset 7.
 const std::map<std::string, int> kUnchangedSince = {{"GlobalAveragePool", 1}, {"GlobalMaxPool", 1}, {"HardSigmoid", 6},
-                                                    {"Elu", 6}, {"Selu", 6}, {"Softplus", 1}, {"Softsign", 1}};
+                                                    {"Elu", 6}, {"Selu", 6}, {"Softplus", 1}, {"Softsign", 1},
+                                                    {"InstanceNormalization", 6}};
 
 void lift_old_opset(onnx::ModelProto& m) {
   for (auto& o : *m.mutable_opset_import()) {
