@@ -32,6 +32,8 @@ std::unique_ptr<Layer> make_slice_layer();        // slice.cpp
 std::unique_ptr<Layer> make_softmax_layer();      // softmax.cpp
 std::unique_ptr<Layer> make_pad_layer();          // pad.cpp
 std::unique_ptr<Layer> make_normalization_layer();  // normalization.cpp: Instance-, LayerNormalization
+std::unique_ptr<Layer> make_argmax_layer();        // argmax.cpp: ArgMax, ArgMin
+std::unique_ptr<Layer> make_depth_space_layer();   // depth_space.cpp: DepthToSpace, SpaceToDepth
 std::unique_ptr<Layer> make_lrn_layer();          // lrn.cpp
 std::unique_ptr<Layer> make_reduce_layer();       // reduce.cpp
 std::unique_ptr<Layer> make_resize_layer();       // resize.cpp
