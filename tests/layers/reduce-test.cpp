@@ -39,5 +39,21 @@ TEST(Reduce, MeanOverSpatialDimsKeepsBatch) {
   expect_close(y, ref);
 }
 
+// Over the last axis of [[3, -4], [1, 2]] (hand-computed), for 20-element rows too (several lanes).
+TEST(Reduce, ProdL1L2SumSquare) {
+  Attrs a;
+  a.set("axes", std::vector<int64_t>{1});
+  Tensor x = Tensor::from_f32({2, 2}, {3, -4, 1, 2});
+  auto run = [&](const char* op) { return run_unary(make_node(op, 1, a), x); };
+  expect_close(run("ReduceProd"), Tensor::from_f32({2, 1}, {-12, 2}));
+  expect_close(run("ReduceL1"), Tensor::from_f32({2, 1}, {7, 3}));
+  expect_close(run("ReduceL2"), Tensor::from_f32({2, 1}, {5, 2.2360679775f}));
+  expect_close(run("ReduceSumSquare"), Tensor::from_f32({2, 1}, {25, 5}));
+  Tensor ones(Shape{1, 20});
+  for (int i = 0; i < 20; ++i) ones.f32()[i] = i % 2 ? -2.f : 2.f;
+  expect_close(run_unary(make_node("ReduceL2", 1, a), ones), Tensor::from_f32({1, 1}, {8.94427191f}));  // sqrt(80)
+  expect_close(run_unary(make_node("ReduceL1", 1, a), ones), Tensor::from_f32({1, 1}, {40}));
+}
+
 }  // namespace
 }  // namespace dnn::test
