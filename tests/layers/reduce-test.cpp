@@ -55,5 +55,15 @@ TEST(Reduce, ProdL1L2SumSquare) {
   expect_close(run_unary(make_node("ReduceL1", 1, a), ones), Tensor::from_f32({1, 1}, {40}));
 }
 
+// Per image and channel over H and W: ||[3, -4]||_2 = 5, ||[1, 2]||_2 = sqrt(5), ||[1, -2]||_3 = 9^(1/3).
+TEST(Reduce, GlobalLpPool) {
+  Tensor x = Tensor::from_f32({1, 2, 1, 2}, {3, -4, 1, 2});
+  expect_close(run_unary(make_node("GlobalLpPool", 1), x), Tensor::from_f32({1, 2, 1, 1}, {5, 2.2360679775f}));
+  Attrs a;
+  a.set("p", int64_t{3});
+  Tensor z = Tensor::from_f32({1, 1, 2}, {1, -2});
+  expect_close(run_unary(make_node("GlobalLpPool", 1, a), z), Tensor::from_f32({1, 1, 1}, {2.0800838231f}));
+}
+
 }  // namespace
 }  // namespace dnn::test
