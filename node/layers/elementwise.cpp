@@ -1,6 +1,6 @@
 // Broadcasting elementwise operators over float and int64 tensors (ONNX bool values are int64 0/1):
 // comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual) and logic (And, Or, Xor, Not)
-// giving 0/1 masks, Where, Pow, and the variadic Min, Max, Sum, Mean. Masks and index arithmetic are
+// giving 0/1 masks, Where, Pow, the variadic Min, Max, Sum, Mean, and Cast between float and integer. Masks and index arithmetic are
 // small, so one simple loop computes every element in double through per-operand broadcast strides;
 // Add/Sub/Mul/Div on float activations keep their vectorised layer (binary.cpp).
 #include <cmath>
@@ -10,7 +10,7 @@
 namespace dnn {
 namespace {
 
-enum class Op { Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or, Xor, Not, Where, Pow, Min, Max, Sum, Mean };
+enum class Op { Cast, Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or, Xor, Not, Where, Pow, Min, Max, Sum, Mean };
 
 double element(const Tensor& t, int64_t i) { return t.dtype() == DType::f32 ? double(t.f32()[i]) : double(t.i64()[i]); }
 
@@ -20,9 +20,10 @@ class Elementwise : public Layer {
     static const std::map<std::string, Op> ops = {
         {"Equal", Op::Equal}, {"Less", Op::Less}, {"Greater", Op::Greater}, {"LessOrEqual", Op::LessOrEqual},
         {"GreaterOrEqual", Op::GreaterOrEqual}, {"And", Op::And}, {"Or", Op::Or}, {"Xor", Op::Xor}, {"Not", Op::Not},
-        {"Where", Op::Where}, {"Pow", Op::Pow}, {"Min", Op::Min}, {"Max", Op::Max}, {"Sum", Op::Sum}, {"Mean", Op::Mean}};
+        {"Cast", Op::Cast}, {"Where", Op::Where}, {"Pow", Op::Pow}, {"Min", Op::Min}, {"Max", Op::Max}, {"Sum", Op::Sum}, {"Mean", Op::Mean}};
     op_ = ops.at(node.op);
-    const size_t want = op_ == Op::Not ? 1 : op_ == Op::Where ? 3 : 2;
+    if (op_ == Op::Cast) load_cast(node.attrs.i("to", 0));
+    const size_t want = op_ == Op::Not || op_ == Op::Cast ? 1 : op_ == Op::Where ? 3 : 2;
     const bool variadic = op_ == Op::Min || op_ == Op::Max || op_ == Op::Sum || op_ == Op::Mean;
     if (variadic ? node.inputs.empty() : node.inputs.size() != want)
       throw ModelError("expects " + std::to_string(want) + " inputs, got " + std::to_string(node.inputs.size()));
@@ -69,8 +70,18 @@ class Elementwise : public Layer {
   }
 
  private:
+  // ONNX TensorProto element types: float32 and double become float32; integers and bool int64.
+  void load_cast(int64_t to) {
+    enum : int64_t { FLOAT = 1, UINT8, INT8, UINT16, INT16, INT32, INT64, STRING, BOOL, FLOAT16, DOUBLE, UINT32, UINT64 };
+    if (to == FLOAT || to == DOUBLE) cast_to_ = DType::f32;
+    else if ((to >= UINT8 && to <= INT64) || to == UINT32 || to == UINT64) cast_to_ = DType::i64;
+    else if (to == BOOL) cast_to_ = DType::i64, cast_bool_ = true;
+    else throw ModelError("Cast to element type " + std::to_string(to) + " is not supported (float, double, integers, bool)");
+  }
+
   DType out_dtype(const std::vector<const Tensor*>& x) const {
     switch (op_) {
+      case Op::Cast: return cast_to_;
       case Op::Pow: return x[0]->dtype();  // the base's type
       case Op::Where: return x[1]->dtype() == DType::f32 || x[2]->dtype() == DType::f32 ? DType::f32 : DType::i64;
       case Op::Min: case Op::Max: case Op::Sum: case Op::Mean:
@@ -83,6 +94,7 @@ class Elementwise : public Layer {
 
   double apply(const std::vector<double>& v) const {
     switch (op_) {
+      case Op::Cast: return cast_bool_ ? double(v[0] != 0) : cast_to_ == DType::i64 ? std::trunc(v[0]) : v[0];
       case Op::Equal: return v[0] == v[1];
       case Op::Less: return v[0] < v[1];
       case Op::Greater: return v[0] > v[1];
@@ -104,6 +116,8 @@ class Elementwise : public Layer {
   }
 
   Op op_ = Op::Equal;
+  DType cast_to_ = DType::f32;
+  bool cast_bool_ = false;
   std::vector<Tensor> consts_;
 };
 

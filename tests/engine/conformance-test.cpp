@@ -62,7 +62,10 @@ const char* const kPassing[] = {
     "test_averagepool_2d_precomputed_strides", "test_averagepool_2d_same_lower",
     "test_averagepool_2d_same_upper", "test_averagepool_2d_strides", "test_averagepool_3d_default",
     "test_basic_conv_with_padding", "test_basic_conv_without_padding", "test_batchnorm_epsilon",
-    "test_batchnorm_example", "test_celu_expanded", "test_clip", "test_clip_default_inbounds",
+    "test_batchnorm_example", "test_cast_DOUBLE_to_FLOAT", "test_cast_FLOAT16_to_DOUBLE",
+    "test_cast_FLOAT16_to_FLOAT", "test_cast_FLOAT_to_DOUBLE", "test_castlike_DOUBLE_to_FLOAT_expanded",
+    "test_castlike_FLOAT16_to_DOUBLE_expanded", "test_castlike_FLOAT16_to_FLOAT_expanded",
+    "test_castlike_FLOAT_to_DOUBLE_expanded", "test_celu_expanded", "test_clip", "test_clip_default_inbounds",
     "test_clip_default_max", "test_clip_default_min", "test_clip_example", "test_clip_inbounds",
     "test_clip_outbounds", "test_clip_splitbounds", "test_concat_1d_axis_0", "test_concat_1d_axis_negative_1",
     "test_concat_2d_axis_0", "test_concat_2d_axis_1", "test_concat_2d_axis_negative_1",
@@ -188,7 +191,7 @@ const char* const kPassing[] = {
 const std::set<std::string> kMultiActivationOps = {"Add", "Sub", "Mul", "Div", "Concat"};
 // Operators that also take integer and bool activations (masks): their inputs stay inputs whatever
 // their type.
-const std::set<std::string> kAnyTypeOps = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or",
+const std::set<std::string> kAnyTypeOps = {"Cast", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or",
                                            "Xor", "Not", "Where", "Pow", "Min", "Max", "Sum", "Mean"};
 
 // Operators whose schema is unchanged from the given version through opset 18. A case written at an
@@ -394,7 +397,12 @@ TEST(ConformanceData, IsInstalled) {
 const char* const kRefused[] = {
     "test_add_uint8", "test_and2d", "test_and3d", "test_and4d", "test_and_bcast3v1d", "test_and_bcast3v2d",
     "test_and_bcast4v2d", "test_and_bcast4v3d", "test_and_bcast4v4d", "test_batchnorm_epsilon_training_mode",
-    "test_batchnorm_example_training_mode", "test_clip_default_int8_inbounds", "test_clip_default_int8_max",
+    "test_batchnorm_example_training_mode", "test_cast_BFLOAT16_to_FLOAT", "test_cast_DOUBLE_to_FLOAT16",
+    "test_cast_FLOAT_to_BFLOAT16", "test_cast_FLOAT_to_FLOAT16", "test_cast_FLOAT_to_STRING",
+    "test_cast_STRING_to_FLOAT", "test_castlike_BFLOAT16_to_FLOAT_expanded",
+    "test_castlike_DOUBLE_to_FLOAT16_expanded", "test_castlike_FLOAT_to_BFLOAT16_expanded",
+    "test_castlike_FLOAT_to_FLOAT16_expanded", "test_castlike_FLOAT_to_STRING_expanded",
+    "test_castlike_STRING_to_FLOAT_expanded", "test_clip_default_int8_inbounds", "test_clip_default_int8_max",
     "test_clip_default_int8_min", "test_constant", "test_div_uint8", "test_dropout_default_mask",
     "test_dropout_default_mask_ratio", "test_edge_pad", "test_equal", "test_equal_bcast", "test_max_int16",
     "test_max_int32", "test_max_int64", "test_max_int8", "test_max_uint16", "test_max_uint32",
@@ -543,3 +551,5 @@ TEST(ExportedGraphs, ExpandAndRepeatAsPyTorchWritesThem) {
 //   with integer inputs: graph inputs are float32 (the executor's and the wire's contract); masks
 //   computed inside a graph from float activations run, as test_less_equal_expanded shows.
 //   test_not_* are also written at opset 1.
+// - test_cast*/test_castlike* to FLOAT16, BFLOAT16 or STRING, from STRING or a BFLOAT16 graph input:
+//   a run-time Cast reaches float32, double (as float32), integers and bool only.

@@ -41,5 +41,19 @@ TEST(Elementwise, RefusesShapesThatDoNotBroadcast) {
   EXPECT_THROW(run_layer(make_node("Greater", 2), {nullptr, nullptr}, {&a, &b}), ShapeError);
 }
 
+TEST(Elementwise, CastBetweenFloatIntAndBool) {
+  Tensor x = Tensor::from_f32({4}, {-1.7f, 0.f, 2.9f, 0.25f});
+  Attrs to_int, to_bool, to_float16;
+  to_int.set("to", int64_t{7});     // INT64: truncates toward zero
+  to_bool.set("to", int64_t{9});    // BOOL
+  to_float16.set("to", int64_t{10});
+  EXPECT_EQ(run_unary(make_node("Cast", 1, to_int), x).to_i64_vector(), (std::vector<int64_t>{-1, 0, 2, 0}));
+  EXPECT_EQ(run_unary(make_node("Cast", 1, to_bool), x).to_i64_vector(), (std::vector<int64_t>{1, 0, 1, 1}));
+  Attrs to_float;
+  to_float.set("to", int64_t{1});
+  expect_close(run_unary(make_node("Cast", 1, to_float), Tensor::from_i64({2}, {-3, 5})), Tensor::from_f32({2}, {-3, 5}));
+  EXPECT_THROW(make_layer(make_node("Cast", 1, to_float16), {nullptr}), ModelError);
+}
+
 }  // namespace
 }  // namespace dnn::test
