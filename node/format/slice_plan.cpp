@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/operators.h"
 
 namespace dnn {
 
@@ -31,14 +32,15 @@ bool has_input(const Node& n, size_t i) { return i < n.inputs.size() && !n.input
 int64_t shard_extent(const Node& node, const std::map<std::string, ConstantInfo>& constants, SplitAxis axis) {
   const std::string where = "node '" + node.name + "' (" + node.op + ")";
   bool gemm_axis = axis == SplitAxis::OutputRows || axis == SplitAxis::InputColumns;
-  if (node.op != "Conv" && node.op != "Gemm")
+  const ShardRule rule = shard_rule(node.op);
+  if (rule == ShardRule::None)
     throw ModelError("cannot shard " + where + ": only Conv (output-channels) and Gemm (output-rows, "
                      "input-columns) nodes can be split");
-  if ((node.op == "Gemm") != gemm_axis)
+  if ((rule == ShardRule::RowsOrColumns) != gemm_axis)
     throw ModelError("cannot shard " + where + " by " + to_string(axis) + ": a Gemm splits by output-rows "
                      "or input-columns, a Conv by output-channels");
   const ConstantInfo& w = constant_info(constants, node, 1, "weight");
-  if (node.op == "Conv") {
+  if (rule == ShardRule::OutputChannels) {
     const int64_t groups = node.attrs.i("group", 1);
     if (w.shape.size() < 3 || groups < 1 || w.shape[0] % groups != 0)
       throw ModelError(where + ": weight of shape " + to_string(w.shape) + " does not fit group=" + std::to_string(groups));

@@ -178,4 +178,27 @@ void gather_by_maps(RunContext& ctx, const float* src, const Shape& src_shape,
   });
 }
 
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  Shape out(std::max(a.size(), b.size()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    int64_t da = i < out.size() - a.size() ? 1 : a[i - (out.size() - a.size())];
+    int64_t db = i < out.size() - b.size() ? 1 : b[i - (out.size() - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw ShapeError("shapes " + to_string(a) + " and " + to_string(b) + " cannot be broadcast together");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::vector<int64_t> broadcast_strides(const Shape& s, const Shape& out) {
+  std::vector<int64_t> st(out.size(), 0);
+  int64_t stride = 1;
+  for (size_t k = 0; k < s.size(); ++k) {
+    size_t d = out.size() - 1 - k, sd = s.size() - 1 - k;
+    st[d] = s[sd] == 1 ? 0 : stride;
+    stride *= s[sd];
+  }
+  return st;
+}
+
 }  // namespace dnn

@@ -11,6 +11,11 @@
 
 namespace dnn {
 
+// NumPy broadcasting of two shapes; throws ShapeError when they do not broadcast.
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+// Element strides of `s` aligned to the right of `out`, 0 along broadcast dimensions.
+std::vector<int64_t> broadcast_strides(const Shape& s, const Shape& out);
+
 // Maps a possibly negative ONNX axis into [0, rank); throws ShapeError when it is out of range.
 int normalize_axis(int64_t axis, int rank);
 

@@ -1,7 +1,9 @@
-// ReduceMean, ReduceSum, ReduceMax, ReduceMin over `axes` (attribute or constant input 1; none = all,
+// GlobalLpPool (over the spatial axes, keeping them as 1) and ReduceMean, ReduceSum, ReduceMax,
+// ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceSumSquare over `axes` (attribute or constant input 1; none = all,
 // or the identity with noop_with_empty_axes), keepdims (default 1). The reduced axes are moved last
 // (a strided copy, skipped when they already are, as in the usual mean over H and W), so every
 // output element reduces one contiguous row.
+#include <cmath>
 #include <limits>
 
 #include "layers/common.h"
@@ -9,15 +11,20 @@
 namespace dnn {
 namespace {
 
-enum class Kind { Mean, Sum, Max, Min };
+enum class Kind { Mean, Sum, Max, Min, Prod, L1, L2, SumSquare, Lp };
 
 class Reduce : public Layer {
  public:
   void load(const Node& node, const std::vector<const Tensor*>& consts) override {
     require_activation(node, consts, 0);
     static const std::map<std::string, Kind> kinds = {
-        {"ReduceMean", Kind::Mean}, {"ReduceSum", Kind::Sum}, {"ReduceMax", Kind::Max}, {"ReduceMin", Kind::Min}};
+        {"ReduceMean", Kind::Mean}, {"ReduceSum", Kind::Sum}, {"ReduceMax", Kind::Max}, {"ReduceMin", Kind::Min},
+        {"ReduceProd", Kind::Prod}, {"ReduceL1", Kind::L1},  {"ReduceL2", Kind::L2},   {"ReduceSumSquare", Kind::SumSquare},
+        {"GlobalLpPool", Kind::Lp}};
     kind_ = kinds.at(node.op);
+    spatial_ = kind_ == Kind::Lp;  // GlobalLpPool: (sum |x|^p)^(1/p) over every axis after N and C
+    p_ = float(node.attrs.i("p", 2));
+    if (spatial_ && p_ < 1) throw ModelError("p must be at least 1");
     int_operand(node, consts, "axes", 1, axes_);
     keepdims_ = node.attrs.i("keepdims", 1) != 0;
     noop_ = axes_.empty() && node.attrs.i("noop_with_empty_axes", 0) != 0;
@@ -70,6 +77,8 @@ class Reduce : public Layer {
  private:
   std::vector<bool> reduced_dims(size_t r) const {
     std::vector<bool> reduced(r, axes_.empty() && !noop_);
+    if (spatial_)
+      for (size_t d = 0; d < r; ++d) reduced[d] = d >= 2;
     for (int64_t a : axes_) reduced[normalize_axis(a, static_cast<int>(r))] = true;
     return reduced;
   }
@@ -80,6 +89,21 @@ class Reduce : public Layer {
         return row_reduce(x, m, -std::numeric_limits<float>::infinity(), [](float a, float b) { return std::max(a, b); });
       case Kind::Min:
         return row_reduce(x, m, std::numeric_limits<float>::infinity(), [](float a, float b) { return std::min(a, b); });
+      case Kind::Lp: {
+        double v = 0;
+        for (int64_t i = 0; i < m; ++i) v += std::pow(std::fabs(double(x[i])), double(p_));
+        return float(std::pow(v, 1.0 / p_));
+      }
+      case Kind::Prod:
+        return row_reduce(x, m, 1.f, [](float a, float b) { return a * b; });
+      case Kind::L1:
+        return row_reduce(x, m, 0.f, [](float a, float b) { return a + std::fabs(b); });  // lanes >= 0: safe
+      case Kind::L2:
+      case Kind::SumSquare: {
+        float v = 0.f;  // not row_reduce: its lanes are combined with the same op, which squares again
+        for (int64_t i = 0; i < m; ++i) v += x[i] * x[i];
+        return kind_ == Kind::L2 ? std::sqrt(v) : v;
+      }
       default: {
         const float v = row_sum(x, m);
         return kind_ == Kind::Mean ? v / static_cast<float>(m) : v;
@@ -89,7 +113,8 @@ class Reduce : public Layer {
 
   Kind kind_ = Kind::Mean;
   std::vector<int64_t> axes_;
-  bool keepdims_ = true, noop_ = false;
+  bool keepdims_ = true, noop_ = false, spatial_ = false;
+  float p_ = 2.f;
 };
 
 }  // namespace

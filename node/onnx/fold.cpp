@@ -520,16 +520,6 @@ FoldValue cast_to(const FoldValue& x, int to) {
 
 }  // namespace
 
-bool is_foldable_op(const std::string& op) {
-  static const char* ops[] = {
-      "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Gather", "Slice", "Transpose",
-      "Expand", "Tile", "Split", "Shape", "Size", "ConstantOfShape", "Range", "Cast", "Add", "Sub", "Mul",
-      "Div", "Mod", "Pow", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor",
-      "Not", "Neg", "Abs", "Relu", "Sign", "Sqrt", "Floor", "Ceil", "Reciprocal", "Min", "Max", "Sum", "Mean",
-      "Where", "ReduceProd", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"};
-  return std::find(std::begin(ops), std::end(ops), op) != std::end(ops);
-}
-
 std::optional<Values> fold_node(const onnx::NodeProto& n, const Inputs& in, const SymShape* in_shape,
                                 const std::string& where) {
   const std::string& op = n.op_type();

@@ -48,8 +48,6 @@ std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name
 
 namespace {
 
-constexpr int kMinOpset = 7, kMaxOpset = 18;
-
 std::string describe(const onnx::NodeProto& n) { return "node '" + n.name() + "' (" + n.op_type() + ")"; }
 bool is_standard_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
 

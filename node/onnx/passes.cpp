@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/operators.h"
 
 namespace dnn {
 
@@ -268,12 +269,10 @@ void recognise_hardswish(Graph& g) {
 }
 
 void fuse_activation(Graph& g) {
-  static const std::set<std::string> fusable = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish"};
   for (auto& n : g.nodes) {
-    const bool fusable_producer = n.op == "Conv" || n.op == "Gemm" || n.op == "BatchNormalization";
-    if (!fusable_producer || n.attrs.has("dnn.activation") || n.outputs.empty()) continue;
+    if (!has_fuse_role(n.op, kFuseHost) || n.attrs.has("dnn.activation") || n.outputs.empty()) continue;
     int c = sole_consumer(g, n.outputs[0]);
-    if (c < 0 || !fusable.count(g.nodes[c].op) || g.nodes[c].inputs.size() != 1) continue;
+    if (c < 0 || !has_fuse_role(g.nodes[c].op, kFuseActivation) || g.nodes[c].inputs.size() != 1) continue;
     Node& act = g.nodes[c];
     n.attrs.set("dnn.activation", act.op);
     if (act.op == "Clip") {  // canonical Clip carries min and max

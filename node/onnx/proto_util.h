@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/graph.h"
+#include "core/operators.h"  // is_foldable_op: the operators fold_node evaluates
 #include "core/tensor.h"
 
 namespace dnn {
@@ -40,7 +41,6 @@ struct FoldValue {
 // inferred shape of input 0 (used by Shape and Size). Returns nothing when the op is not one the
 // evaluator knows or the result would depend on an unknown dimension in a way it cannot carry.
 // Throws ModelError for a malformed node.
-bool is_foldable_op(const std::string& op);
 std::optional<std::vector<FoldValue>> fold_node(const onnx::NodeProto& n, const std::vector<const FoldValue*>& in,
                                                 const SymShape* in_shape, const std::string& where);
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/operators.h"
 #include "engine/model.h"
 #include "format/dnns.h"
 #include "engine/graph_stats.h"
@@ -354,17 +355,17 @@ void validate_plan(const Plan& plan, const Graph& g) {
       if (s.node_end != s.node_begin + 1 || node.name != s.shard_node)
         throw ModelError(where + ": shard node '" + s.shard_node + "' must be alone in its stage, but the stage has " +
                          range);
-      if (node.op != "Conv" && node.op != "Gemm")
+      const ShardRule rule = shard_rule(node.op);
+      if (rule == ShardRule::None)
         throw ModelError(where + ": cannot shard " + g.describe(node) + ": only Conv and Gemm layers can be split");
       if (s.shards < 2) throw ModelError(where + ": a sharded stage needs a shard count of at least 2");
       if (node.inputs.size() < 2 || !g.is_constant(node.inputs[1]))
         throw ModelError(where + ": cannot shard " + g.describe(node) + ": its weights are not a constant");
-      if (node.op == "Conv" && s.shard_axis != SplitAxis::OutputChannels)
+      if (rule == ShardRule::OutputChannels && s.shard_axis != SplitAxis::OutputChannels)
         throw ModelError(where + ": " + g.describe(node) + " can only be split by output channels (\"channels\")");
-      if (node.op == "Gemm" && s.shard_axis == SplitAxis::OutputChannels)
+      if (rule == ShardRule::RowsOrColumns && s.shard_axis == SplitAxis::OutputChannels)
         throw ModelError(where + ": " + g.describe(node) + " is split by \"rows\" or \"columns\", not \"channels\"");
-      if (node.attrs.i("group", 1) != 1) throw ModelError(where + ": cannot shard grouped " + g.describe(node));
-      // At least one row/channel/column per shard.
+      // At least one row/channel/column per shard (a grouped Conv splits by whole groups).
       const int64_t extent = split_extent(g, s.shard(0));
       if (extent < s.shards)
         throw ModelError(where + ": cannot split " + g.describe(node) + " into " + std::to_string(s.shards) +
@@ -538,7 +539,7 @@ Plan propose_plan(const Graph& g, const std::vector<NodeCost>& costs, const Prop
     const int64_t need = costs[i].weight_bytes + 2 * costs[i].output_bytes;
     if (need <= budget) continue;
     const std::string& op = g.nodes[i].op;
-    if ((op != "Conv" && op != "Gemm") || g.nodes[i].attrs.i("group", 1) != 1)
+    if (shard_rule(op) == ShardRule::None)
       throw Error("plan: " + g.describe(g.nodes[i]) + " needs " + std::to_string(need >> 20) +
                   " MB, more than a device's budget, and only Conv/Gemm layers can be sharded");
     const int64_t room = budget - 2 * costs[i].output_bytes;   // for one slice of the weights
@@ -610,7 +611,7 @@ Plan propose_plan(const Graph& g, const std::vector<NodeCost>& costs, const Prop
       s.name = topic_safe(node.name);
       s.shard_node = node.name;
       s.shards = segs[i].shards;
-      s.shard_axis = node.op == "Conv" ? SplitAxis::OutputChannels : SplitAxis::OutputRows;
+      s.shard_axis = shard_rule(node.op) == ShardRule::OutputChannels ? SplitAxis::OutputChannels : SplitAxis::OutputRows;
     } else {
       s.name = "s" + std::to_string(i);
     }
