@@ -85,13 +85,18 @@ fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mosquitto -p "$port" > "$work/mosquitto.log" 2>&1 &
 pids+=($!)
+# 127.0.0.1, not localhost: a minimal root may have no /etc/hosts entry for it.
+for _ in $(seq 100); do
+  mosquitto_pub -h 127.0.0.1 -p "$port" -t probe -m up 2>/dev/null && break
+  sleep 0.1
+done
 "$script" --root "$root" --id cam_b --plan "$plan" --stage conv1 --broker "tcp://127.0.0.1:$port" --binary "$binary" >/dev/null
 [ ! -e "$units/dnnswarm-node@cam_b.service.d" ] || fail "a drop-in without --memory-max"
 grep -q '^username\|^password-file\|^cafile' "$etc/cam_b.conf" && fail "an anonymous node's config names a login"
 "$binary" node --config "$etc/cam_b.conf" > "$work/node.log" 2>&1 &
 node=$!
 pids+=("$node")
-status=$(mosquitto_sub -p "$port" -t dnnswarm/node/cam_b/status -C 1 -W 60) || { cat "$work/node.log" >&2; fail "no status from the node"; }
+status=$(mosquitto_sub -h 127.0.0.1 -p "$port" -t dnnswarm/node/cam_b/status -C 1 -W 60) || { cat "$work/node.log" >&2; fail "no status from the node"; }
 [ "$status" = online ] || fail "node status '$status'"
 kill -TERM "$node"
 wait "$node" || fail "the node did not stop cleanly on SIGTERM"
