@@ -6,4 +6,4 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/tools/build.sh" >&2
-exec "$root/build/dnnswarm" swarm "$@"
+exec "${DNNSWARM_BUILD_DIR:-$root/build}/dnnswarm" swarm "$@"

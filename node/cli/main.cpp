@@ -42,7 +42,7 @@ const Subcommand kSubcommands[] = {
 };
 
 void usage(std::ostream& o) {
-  o << "usage: dnnswarm <command> [options]   (dnnswarm <command> --help for its options)\n\ncommands:\n";
+  o << "usage: dnnswarm <command> [options]   (dnnswarm <command> --help for its options; dnnswarm --version)\n\ncommands:\n";
   for (auto& s : kSubcommands) o << "  " << s.name << std::string(15 - std::min<size_t>(14, std::strlen(s.name)), ' ') << s.summary << "\n";
 }
 
@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     usage(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::cout << "dnnswarm " << DNN_VERSION << "\n";
+    return 0;
   }
   for (auto& s : kSubcommands)
     if (argv[1] == std::string(s.name)) return dnn::cli::guarded(s.name, s.fn, argc - 1, argv + 1);

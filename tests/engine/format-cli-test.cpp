@@ -12,11 +12,13 @@
 #include "format/dnns.h"
 #include "format/test_graphs.h"
 #include "onnx/onnx_import.h"
+#include "support/fixtures.h"
 
 namespace dnn {
 namespace {
 
-const std::string kFixtures = std::string(DNN_SHARED_DIR) + "/fixtures/";
+const std::string kFixtures = test::fixture("");
+const std::string kBigFixtures = test::big_fixture("");
 
 std::vector<nlohmann::json> inspect_json(const std::string& model) {
   testing::Command c = testing::run_dnnswarm("inspect --json --model " + model);
@@ -97,7 +99,7 @@ TEST(Inspect, LeNet5MatchesTheCsvIncludingCutBytes) {
 }
 
 TEST(Inspect, ResNet18MatchesTheCsv) {
-  check_against_csv(kFixtures + "resnet18/resnet18.onnx", kFixtures + "layers_resnet18.csv", true, false);
+  check_against_csv(kBigFixtures + "resnet18/resnet18.onnx", kFixtures + "layers_resnet18.csv", true, false);
 }
 
 TEST(Inspect, MobileNetV2MatchesTheCsv) {

@@ -11,6 +11,7 @@
 #include "format/shard.h"
 #include "format/test_graphs.h"
 #include "onnx/onnx_import.h"
+#include "support/fixtures.h"
 
 namespace dnn {
 namespace {
@@ -213,7 +214,8 @@ int check_sharded_model(const std::string& onnx, const std::string& dnns, const 
   return checked;
 }
 
-const std::string kFixtures = std::string(DNN_SHARED_DIR) + "/fixtures/";
+const std::string kFixtures = test::fixture("");
+const std::string kBigFixtures = test::big_fixture("");
 
 TEST_F(ShardedRun, LeNet5WithAnyLayerShardedMatchesTheReference) {
   const std::string dir = kFixtures + "lenet5_mnist/";
@@ -224,7 +226,7 @@ TEST_F(ShardedRun, LeNet5WithAnyLayerShardedMatchesTheReference) {
 
 // ResNet18's convolutions that carry a fused residual (cut to the shard's channels by a Slice), and fc.
 TEST_F(ShardedRun, ResNet18ResidualConvolutionsShardedMatchTheReference) {
-  const std::string dir = kFixtures + "resnet18/";
+  const std::string dir = kBigFixtures + "resnet18/";
   int checked = check_sharded_model(dir + "resnet18.onnx", path("resnet18.dnns"), read_npy(dir + "input.npy"),
                                     read_npy(dir + "ref_output.npy"), [](const Node& n) {
                                       return (n.op == "Conv" && n.inputs.size() > 3 && n.name.find("layer4") != std::string::npos) ||

@@ -10,11 +10,13 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "onnx/onnx_import.h"
+#include "support/fixtures.h"
 
 namespace dnn {
 namespace {
 
-const std::string kFixtures = std::string(DNN_SHARED_DIR) + "/fixtures/";
+const std::string kFixtures = test::fixture("");
+const std::string kBigFixtures = test::big_fixture("");
 
 std::map<std::string, int> op_counts(const Graph& g) {
   std::map<std::string, int> counts;
@@ -66,7 +68,7 @@ TEST(OnnxImport, LeNetDynamicBatchKeepsBatchUnknown) {
 }
 
 TEST(OnnxImport, ResNet18FoldsResidualAddAndReluIntoConv) {
-  Graph g = import_onnx(kFixtures + "resnet18/resnet18.onnx");
+  Graph g = import_onnx(kBigFixtures + "resnet18/resnet18.onnx");
   auto ops = op_counts(g);
   EXPECT_EQ(ops, (std::map<std::string, int>{
                      {"Conv", 20}, {"MaxPool", 1}, {"GlobalAveragePool", 1}, {"Flatten", 1}, {"Gemm", 1}}));
@@ -113,7 +115,7 @@ int64_t status_kb(const std::string& key) {
 }
 
 TEST(OnnxImport, PeakMemoryIsAboutTheWeightsOnce) {
-  const std::string path = kFixtures + "resnet18/resnet18.onnx";
+  const std::string path = kFixtures + "mobilenet_v2/mobilenet_v2.onnx";
   std::ofstream("/proc/self/clear_refs") << "5";  // resets VmHWM to the current RSS
   const int64_t before = status_kb("VmRSS");
   ASSERT_LT(status_kb("VmHWM") - before, 1024) << "cannot reset the peak-RSS counter here";
@@ -156,7 +158,7 @@ TEST(OnnxImportErrors, MissingFile) {
 }
 
 TEST(OnnxImportErrors, TruncatedFile) {
-  std::string bytes = read_all(kFixtures + "resnet18/resnet18.onnx");
+  std::string bytes = read_all(kFixtures + "mobilenet_v2/mobilenet_v2.onnx");
   expect_model_error_for(bytes.substr(0, bytes.size() / 2), kCorrupt);
 }
 

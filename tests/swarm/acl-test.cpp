@@ -208,7 +208,7 @@ TEST_F(AclBroker, ServeKeepsTheNodesServingForOtherClients) {
   std::string out;
   const int rc = test::run_cli("infer --broker " + broker_->tls_url() + " --cafile " + certs_.ca() +
                                    " --username cam --password-file " + dir_ + "/cam.password --client-id cam --model lenet5 --input " +
-                                   test::shared("fixtures/lenet5_mnist/test_inputs_100.npy"),
+                                   test::fixture("lenet5_mnist/test_inputs_100.npy"),
                                &out);
   kill(pid, SIGINT);
   int status = 0;

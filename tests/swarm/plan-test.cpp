@@ -14,10 +14,11 @@ namespace dnn {
 namespace {
 
 using test::error_of;
-using test::shared;
+using test::fixture;
+using test::big_fixture;
 using test::source;
 
-const std::string kLenet = shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx");
+const std::string kLenet = fixture("lenet5_mnist/lenet5_mnist_b1.onnx");
 
 const Graph& lenet() {
   static const Graph g = load_model(kLenet);
@@ -220,10 +221,10 @@ void check_proposals(const std::string& model_path, int64_t memory_mb) {
 }
 
 TEST(PlanProposer, LeNet5ForOneToEightDevices) { check_proposals(kLenet, 0); }
-TEST(PlanProposer, ResNet18ForOneToEightDevices) { check_proposals(shared("fixtures/resnet18/resnet18.onnx"), 0); }
+TEST(PlanProposer, ResNet18ForOneToEightDevices) { check_proposals(big_fixture("resnet18/resnet18.onnx"), 0); }
 
 TEST(PlanProposer, PipelineDepthIsBalancedAndCutsWhereLittleCrosses) {
-  const Graph g = load_model(shared("fixtures/resnet18/resnet18.onnx"));
+  const Graph g = load_model(fixture("mobilenet_v2/mobilenet_v2.onnx"));
   const auto costs = node_costs(g);
   const auto cuts = cut_bytes(g, costs);
   ProposeOptions o;

@@ -54,7 +54,7 @@ class SwarmCli : public ::testing::Test {
     std::ifstream in(source("deploy/lenet5-swarm.json"));
     std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const std::string rel = "../models/lenet5/lenet5_mnist_b1.onnx";
-    plan.replace(plan.find(rel), rel.size(), shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
+    plan.replace(plan.find(rel), rel.size(), fixture("lenet5_mnist/lenet5_mnist_b1.onnx"));
     const std::string labels = "../models/lenet5/labels.txt";
     plan.replace(plan.find(labels), labels.size(), source("models/lenet5/labels.txt"));
     std::ofstream(path("plan.json")) << plan;
@@ -86,16 +86,16 @@ void SwarmCli::serve_digits_like_the_whole_model(const std::string& plan) {
   sleep(3);   // all six load their slice and subscribe
   for (auto& n : nodes) ASSERT_TRUE(n->running());
 
-  const std::string digits = shared("fixtures/lenet5_mnist/test_inputs_100.npy");
+  const std::string digits = fixture("lenet5_mnist/test_inputs_100.npy");
   std::string out;
   ASSERT_EQ(run_cli("infer --broker " + broker_.url() + " --model lenet5 --input " + digits + " --output " +
-                        path("y.npy") + " --labels " + shared("fixtures/lenet5_mnist/test_labels_100.npy"),
+                        path("y.npy") + " --labels " + fixture("lenet5_mnist/test_labels_100.npy"),
                     &out),
             0)
       << out;
   EXPECT_NE(out.find("\"lost\":0"), std::string::npos) << out;
   EXPECT_NE(out.find("\"ms_p50\""), std::string::npos) << out;
-  ASSERT_EQ(run_cli("run --model " + shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx") + " --input " + digits +
+  ASSERT_EQ(run_cli("run --model " + fixture("lenet5_mnist/lenet5_mnist_b1.onnx") + " --input " + digits +
                         " --batch 1 --output " + path("ref.npy"),
                     &out),
             0)
@@ -107,14 +107,14 @@ TEST_F(SwarmCli, LeNetPlanServesTheDigitsLikeTheWholeModel) { serve_digits_like_
 
 TEST_F(SwarmCli, NodesServeTheSameFromADnnsModel) {
   std::string out;
-  ASSERT_EQ(run_cli("convert --model " + shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx") + " --output " +
+  ASSERT_EQ(run_cli("convert --model " + fixture("lenet5_mnist/lenet5_mnist_b1.onnx") + " --output " +
                         path("lenet5.dnns"),
                     &out),
             0)
       << out;
   std::ifstream in(path("plan.json"));
   std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string onnx = shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx");
+  const std::string onnx = fixture("lenet5_mnist/lenet5_mnist_b1.onnx");
   plan.replace(plan.find(onnx), onnx.size(), path("lenet5.dnns"));
   std::ofstream(path("dnns.json")) << plan;
   serve_digits_like_the_whole_model(path("dnns.json"));

@@ -16,8 +16,8 @@ namespace {
 class LeNetSwarm : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    model_ = new Graph(load_model(shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx")));
-    digits_ = new Tensor(read_npy(shared("fixtures/lenet5_mnist/test_inputs_100.npy")));
+    model_ = new Graph(load_model(fixture("lenet5_mnist/lenet5_mnist_b1.onnx")));
+    digits_ = new Tensor(read_npy(fixture("lenet5_mnist/test_inputs_100.npy")));
   }
   static void TearDownTestSuite() {
     delete model_;

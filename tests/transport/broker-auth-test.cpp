@@ -79,7 +79,7 @@ class BrokerAuth : public ::testing::Test {
 
   // `dnnswarm infer` against the secured broker: its exit code and what it printed.
   int infer(const std::string& flags, std::string* out) const {
-    return test::run_cli("infer --model lenet5 --input " + test::shared("fixtures/lenet5_mnist/test_inputs_100.npy") +
+    return test::run_cli("infer --model lenet5 --input " + test::fixture("lenet5_mnist/test_inputs_100.npy") +
                              " " + flags,
                          out);
   }
