@@ -53,7 +53,7 @@ int cmd_infer(int argc, char** argv) {
       ("rate,r", po::value(&rate)->default_value(0), "requests per second (0 = as fast as the window allows)")
       ("window,w", po::value(&co.window)->default_value(co.window), "requests in flight at most")
       ("timeout-ms", po::value(&co.timeout_ms)->default_value(co.timeout_ms),
-       "per request deadline, from submission; also bounds connecting")
+       "per request deadline, from submission")
       ("ack-timeout-ms", po::value(&co.ack_timeout_ms)->default_value(co.ack_timeout_ms),
        "re-send a request no node has taken on for this long")
       ("max-attempts", po::value(&co.max_attempts)->default_value(co.max_attempts), "sends of one request at most")

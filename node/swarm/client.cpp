@@ -10,7 +10,10 @@ namespace dnn {
 namespace {
 constexpr uint64_t kTimeoutGraceMs = 500;   // nodes report expiry themselves; this covers lost reports
 constexpr size_t kRememberTimedOut = 4096;  // ids of timed-out requests kept to tell late answers apart
-constexpr uint64_t kUndeliveredBackoffMs = 200;   // no live node: wait this long before trying again
+// No node serves the next stage: wait 200 ms before trying again, then 400, then 800 (2.2 s over 5
+// attempts: about what nodes take to come back after a broker restart).
+constexpr uint64_t kUndeliveredBackoffMs = 200;
+uint64_t undelivered_backoff_ms(uint32_t attempt) { return kUndeliveredBackoffMs << std::min<uint32_t>(attempt, 2); }
 
 std::string default_client_id() {
   std::random_device rd;
@@ -32,7 +35,7 @@ InferClient::InferClient(ClientOptions opts)
   MqttOptions mo;
   mo.broker = opts_.broker;
   mo.client_id = opts_.client_id;
-  mo.connect_timeout = std::chrono::milliseconds(opts_.timeout_ms);
+  mo.connect_timeout = std::chrono::milliseconds(std::max(opts_.timeout_ms, opts_.topology_timeout_ms));
   client_ = std::make_unique<MqttClient>(mo, [this](Inbound&& in) { on_message(std::move(in)); });
   client_->connect();
   client_->subscribe(opts_.reply_to);
@@ -183,7 +186,7 @@ void InferClient::on_progress(const Progress& p) {
 std::string InferClient::resend_reason(const Pending& p, uint64_t now) const {
   const uint64_t ack = static_cast<uint64_t>(opts_.ack_timeout_ms);
   if (p.undelivered)
-    return now - p.sent_ms >= kUndeliveredBackoffMs ? "no live node served its next stage" : "";
+    return now - p.sent_ms >= undelivered_backoff_ms(p.attempt) ? "no node served its next stage" : "";
   if (p.stage < 0) return now - p.sent_ms > ack ? "no node accepted it" : "";
   for (const auto& [shard, h] : p.holders)
     if (!h.second && !live_.alive(h.first, now)) return "node " + h.first + " holding it fell silent";
@@ -258,9 +261,9 @@ void InferClient::reaper_loop() {
         }
         if (static_cast<int>(p.attempt) + 1 >= opts_.max_attempts) {
           // Out of attempts and still nobody subscribed: say so now rather than time out.
-          if (p.undelivered && now - p.sent_ms >= kUndeliveredBackoffMs)
+          if (p.undelivered && now - p.sent_ms >= undelivered_backoff_ms(p.attempt))
             refused.emplace_back(id, "no node serves stage " + std::to_string(p.undelivered_stage) + " of '" +
-                                         opts_.model + "' (no live node; " + std::to_string(p.attempt + 1) +
+                                         opts_.model + "' (all its nodes went offline; " + std::to_string(p.attempt + 1) +
                                          " attempts)");
           continue;
         }

@@ -43,8 +43,8 @@ struct ClientOptions {
   std::string model;
   std::string reply_to;         // empty: <prefix>/client/<id>/result
   int window = 32;              // requests in flight at most
-  int timeout_ms = 10000;       // per request, from submit(), its budget; also bounds the connect
-  int topology_timeout_ms = 5000;
+  int timeout_ms = 10000;       // per request, from submit(), its budget
+  int topology_timeout_ms = 5000;   // the larger of the two bounds the connect
   int ack_timeout_ms = 1000;    // no word from the next hop for this long: re-send
   int stale_ms = 1500;          // a node silent this long is gone (nodes heartbeat every 500 ms)
   int max_attempts = 5;         // sends of one request at most

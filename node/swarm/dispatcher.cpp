@@ -83,7 +83,7 @@ bool Dispatcher::send_request(const TensorMessage& msg, int stage, int shard) {
       client_.try_publish_control(msg.ack_topic, encode(p));
     } else {
       report_error(msg.request_id, msg.reply_to,
-                   self_id_ + ": no live node serves stage " + std::to_string(stage) +
+                   self_id_ + ": no node serves stage " + std::to_string(stage) +
                        (layout_.shard_counts[stage] > 1 ? " shard " + std::to_string(shard) : ""));
       return true;
     }

@@ -7,7 +7,8 @@
 // Failures go to reply_to as an ErrorReport (and to <prefix>/ctl/error for monitors).
 // Delivery (docs/protocol.md, "Delivery"): every publish of a request carries its remaining budget
 // (also as the MQTT Message Expiry Interval, so a broker queue does not keep it past its use); with
-// LiveNodes, requests go around a silent replica, and a request for a stage no live node serves is
+// LiveNodes, requests go around a silent replica, and a request for a stage whose nodes all went
+// offline is
 // reported to the requester's ack topic ("undelivered": it re-sends shortly, then gives up with an
 // explicit error) or failed when it has no ack topic. (Mosquitto's PUBACK says "no matching
 // subscribers", reason 16, but Paho C++ 1.2 reports 0 on the token: checked.)

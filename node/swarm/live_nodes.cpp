@@ -74,6 +74,15 @@ std::string LiveNodes::route(const std::string& model, int stage, int shard, uin
   return "";
 }
 
+bool LiveNodes::none_serves(const std::string& model, int stage, int shard, uint64_t now_ms) const {
+  if (now_ms <= since_ms_ + stale_ms_) return false;
+  std::lock_guard<std::mutex> lk(mu_);
+  return std::none_of(nodes_.begin(), nodes_.end(), [&](const auto& e) {
+    const Node& n = e.second;
+    return n.known_role && n.model == model && n.stage == stage && n.shard == shard;
+  });
+}
+
 int LiveNodes::live_count(const std::string& model, int stage, int shard, uint64_t now_ms) const {
   std::lock_guard<std::mutex> lk(mu_);
   return static_cast<int>(std::count_if(nodes_.begin(), nodes_.end(), [&](const auto& e) {

@@ -42,11 +42,10 @@ class LiveNodes {
 
   // Live replicas of (model, stage, shard) known.
   int live_count(const std::string& model, int stage, int shard, uint64_t now_ms) const;
-  // True when, after listening for stale_ms at least, no live node serves (model, stage, shard): a
-  // request sent there now would sit at the broker or vanish.
-  bool none_serves(const std::string& model, int stage, int shard, uint64_t now_ms) const {
-    return now_ms > since_ms_ + stale_ms_ && live_count(model, stage, shard, now_ms) == 0;
-  }
+  // True when, after listening for stale_ms at least, no node serves (model, stage, shard): each one
+  // known has gone offline (or none was ever heard). Silent ones still count: a broker restart
+  // silences everybody for a few seconds, and they come back.
+  bool none_serves(const std::string& model, int stage, int shard, uint64_t now_ms) const;
 
  private:
   struct Node {

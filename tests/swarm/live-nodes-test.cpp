@@ -46,6 +46,9 @@ TEST(LiveNodes, OfflineIsForgottenAtOnceAndSendsCountUntilTheNextHeartbeat) {
   EXPECT_EQ(live.live_count("m", 2, 0, 20), 0);
   EXPECT_FALSE(live.none_serves("m", 2, 0, steady_ms()));   // not listened long enough to tell
   EXPECT_TRUE(live.none_serves("m", 2, 0, steady_ms() + 2000));
+  live.heard(beat("quiet", 2, 0, 1), 20);   // silent since, but not gone: it may come back
+  EXPECT_EQ(live.live_count("m", 2, 0, steady_ms() + 2000), 0);
+  EXPECT_FALSE(live.none_serves("m", 2, 0, steady_ms() + 2000));
 }
 
 TEST(LiveNodes, SilentNodeIsNotMadeFreshBySendingToIt) {

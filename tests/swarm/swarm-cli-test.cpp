@@ -16,46 +16,12 @@
 namespace dnn::test {
 namespace {
 
-// A background `dnnswarm node`, stopped with SIGTERM by its pid.
-class NodeProcess {
- public:
-  explicit NodeProcess(const std::string& args) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      execl("/bin/sh", "sh", "-c", ("exec " + std::string(DNN_BINARY) + " node " + args).c_str(), nullptr);
-      _exit(127);
-    }
-  }
-  ~NodeProcess() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
-  bool running() { return waitpid(pid_, nullptr, WNOHANG) == 0; }
-  // Resident set in MB, from /proc/<pid>/status ("VmRSS:" or "VmHWM:"); -1 if the line is missing.
-  double memory_mb(const std::string& key) const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-    for (std::string line; std::getline(in, line);)
-      if (line.rfind(key, 0) == 0) return std::stod(line.substr(key.size())) / 1024;
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
 class SwarmCli : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = "/tmp/swarm-cli-test-" + std::to_string(getpid());
     ASSERT_EQ(system(("mkdir -p " + dir_).c_str()), 0);
-    // The repository's LeNet-5 plan, pointed at the fixture model.
-    std::ifstream in(source("deploy/lenet5-swarm.json"));
-    std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string rel = "../models/lenet5/lenet5_mnist_b1.onnx";
-    plan.replace(plan.find(rel), rel.size(), shared("fixtures/lenet5_mnist/lenet5_mnist_b1.onnx"));
-    std::ofstream(path("plan.json")) << plan;
+    write_lenet_plan(path("plan.json"));
   }
   void TearDown() override { (void)system(("rm -rf " + dir_).c_str()); }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
