@@ -123,9 +123,9 @@ int cmd_infer(int argc, char** argv) {
        << ",\"late\":" << client.late() << ",\"seconds\":" << secs
        << ",\"images_per_s\":" << ok * per_request / secs << ",\"ms_p50\":" << percentile(latency, 0.5)
        << ",\"ms_p90\":" << percentile(latency, 0.9) << ",\"ms_p99\":" << percentile(latency, 0.99);
-  if (!labels.empty() && !y.empty()) {
+  if (!labels.empty()) {   // scored even when nothing was answered: then 0 of 0
     auto lv = read_npy(labels).to_i64_vector();
-    const int64_t n = y.dim(0), classes = y.numel() / n;
+    const int64_t n = y.empty() ? 0 : y.dim(0), classes = n ? y.numel() / n : 0;
     int64_t correct = 0, scored = 0;
     for (int64_t i = 0; i < n; ++i) {
       if (!results[i / per_request].ok()) continue;   // a failed row has no answer to score

@@ -84,6 +84,27 @@ TEST_F(SwarmCli, NodesServeTheSameFromADnnsModel) {
   serve_digits_like_the_whole_model(path("dnns.json"));
 }
 
+// A shard that never came: every request fails with an explicit error (no timeout), none is scored
+// (a failed row is not class 0), and infer exits 3.
+TEST_F(SwarmCli, InferScoresOnlyAnsweredRowsAndExitsNonZeroOnFailures) {
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv1", "a")));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv2", "b1")));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("fc1", "c0", 0)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("head", "d")));
+  sleep(3);
+  std::string out;
+  EXPECT_EQ(run_cli("infer --broker " + broker_.url() + " --model lenet5 --count 20 --timeout-ms 8000 --input " +
+                        shared("fixtures/lenet5_mnist/test_inputs_100.npy") + " --labels " +
+                        shared("fixtures/lenet5_mnist/test_labels_100.npy"),
+                    &out),
+            3)
+      << out;
+  EXPECT_NE(out.find("\"ok\":0,\"errors\":20,\"timed_out\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"scored\":0,\"correct\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("no node serves stage 2"), std::string::npos) << out;
+}
+
 TEST_F(SwarmCli, NodeRefusesWithAClearError) {
   std::string out;
   EXPECT_NE(run_cli("node --broker " + broker_.url() + " --plan " + path("plan.json") +
