@@ -1,7 +1,8 @@
 // dnnswarm infer: the swarm's client and load generator. Sends the frames of a .npy file as requests
 // to a model served by `dnnswarm node`s, collects the results in order, and prints one JSON line with
-// latency percentiles, throughput, failures and a per-stage latency breakdown. Exit status 3 when
-// any request failed or timed out.
+// latency percentiles (from submission, window wait included), throughput, failures and a
+// per-stage latency breakdown. Only answered requests are scored against --labels. Exit status 3
+// when any request failed or timed out.
 #include <algorithm>
 #include <cstdio>
 #include <deque>
@@ -51,7 +52,11 @@ int cmd_infer(int argc, char** argv) {
       ("frames-per-request", po::value(&per_request)->default_value(1), "frames in one request (its batch)")
       ("rate,r", po::value(&rate)->default_value(0), "requests per second (0 = as fast as the window allows)")
       ("window,w", po::value(&co.window)->default_value(co.window), "requests in flight at most")
-      ("timeout-ms", po::value(&co.timeout_ms)->default_value(co.timeout_ms), "per request deadline")
+      ("timeout-ms", po::value(&co.timeout_ms)->default_value(co.timeout_ms),
+       "per request deadline, from submission")
+      ("ack-timeout-ms", po::value(&co.ack_timeout_ms)->default_value(co.ack_timeout_ms),
+       "re-send a request no node has taken on for this long")
+      ("max-attempts", po::value(&co.max_attempts)->default_value(co.max_attempts), "sends of one request at most")
       ("prefix", po::value(&co.prefix)->default_value(co.prefix), "MQTT topic prefix")
       ("client-id", po::value(&co.client_id), "MQTT client id (default client-<pid>-<random>)")
       ("labels,l", po::value(&labels), "int64 .npy of class labels: add top-1 accuracy to the report");
@@ -116,20 +121,24 @@ int cmd_infer(int argc, char** argv) {
   std::ostringstream json;
   json << "{\"model\":\"" << co.model << "\",\"requests\":" << count << ",\"frames\":" << count * per_request
        << ",\"ok\":" << ok << ",\"errors\":" << errors << ",\"timed_out\":" << timed_out
-       << ",\"lost\":" << errors + timed_out << ",\"duplicates\":" << client.duplicates() << ",\"seconds\":" << secs
+       << ",\"lost\":" << timed_out << ",\"resends\":" << client.resends() << ",\"duplicates\":" << client.duplicates()
+       << ",\"late\":" << client.late() << ",\"seconds\":" << secs
        << ",\"images_per_s\":" << ok * per_request / secs << ",\"ms_p50\":" << percentile(latency, 0.5)
        << ",\"ms_p90\":" << percentile(latency, 0.9) << ",\"ms_p99\":" << percentile(latency, 0.99);
-  if (!labels.empty() && !y.empty()) {
+  if (!labels.empty()) {   // scored even when nothing was answered: then 0 of 0
     auto lv = read_npy(labels).to_i64_vector();
-    const int64_t n = y.dim(0), classes = y.numel() / n;
-    int64_t correct = 0;
+    const int64_t n = y.empty() ? 0 : y.dim(0), classes = n ? y.numel() / n : 0;
+    int64_t correct = 0, scored = 0;
     for (int64_t i = 0; i < n; ++i) {
+      if (!results[i / per_request].ok()) continue;   // a failed row has no answer to score
       const float* row = y.f32() + i * classes;
       const int64_t frame = i % frames;   // requests cycle through the input
       if (frame >= static_cast<int64_t>(lv.size())) throw ShapeError(labels + ": fewer labels than frames");
       correct += std::max_element(row, row + classes) - row == lv[frame];
+      ++scored;
     }
-    json << ",\"correct\":" << correct << ",\"accuracy\":" << double(correct) / n;
+    json << ",\"scored\":" << scored << ",\"correct\":" << correct
+         << ",\"accuracy\":" << (scored ? double(correct) / scored : 0.0);
   }
   json << ",\"stages\":[";
   for (auto it = stage_ms.begin(); it != stage_ms.end(); ++it) {

@@ -2,6 +2,7 @@
 // SIGINT/SIGTERM. Options come from flags and, optionally, a config file of the same keys
 // (key = value lines); flags win. The wire protocol is in docs/protocol.md.
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <thread>
 #ifdef __GLIBC__
@@ -66,6 +67,9 @@ int cmd_node(int argc, char** argv) {
   add_broker_options(opts, broker);
   po::variables_map vm;
   if (!parse(argc, argv, "--plan P --stage S --id ID [--shard K] [--broker URL] [options]", opts, vm)) return 0;
+  // For tests only: the node's wall clock moved by this many ms, as on a device without a real-time
+  // clock. No deadline depends on it (budgets are measured locally).
+  if (const char* offset = std::getenv("DNNSWARM_TEST_CLOCK_OFFSET_MS")) set_clock_offset_ms(std::atoll(offset));
   if (!config_path.empty()) {
     po::store(po::parse_config_file<char>(config_path.c_str(), opts), vm);
     po::notify(vm);

@@ -67,7 +67,9 @@ std::vector<AclLogin> plan_logins(const Plan& plan, const std::string& prefix, c
         // Reads: its input, its direct topics, peers' load, frames for the first stage.
         l.read.push_back(stage.sharded() ? t.shard_in(m, static_cast<int>(s), k) : t.stage_in(m, static_cast<int>(s)));
         add(l.read, {t.node_in(l.name), t.node_work(l.name)});
-        if (stage.replicas > 1) add(l.read, {t.heartbeat("+")});
+        // Delivery (docs/protocol.md, "Delivery"): every node follows every node's heartbeat and
+        // status, to steer requests around silent replicas.
+        add(l.read, {t.heartbeat("+"), t.node_status("+")});
         if (s == 0) add(l.read, {t.frames(m, "+")});
         // Writes: where its output goes. A non-shard node forwards to the next stage; a shard sends
         // its partial to the joiner: a node of the last non-sharded stage before it, or a client.
@@ -83,8 +85,10 @@ std::vector<AclLogin> plan_logins(const Plan& plan, const std::string& prefix, c
             for (int rr = 0; rr < joiner.replicas; ++rr) add(l.write, {t.node_in(plan_node_id(joiner, 0, rr))});
           }
         }
-        for (int rr = 0; rr < stage.replicas; ++rr)
-          if (rr != r) add(l.write, {t.node_work(plan_node_id(stage, k, rr))});
+        // Any node's work topic: a handoff to a peer, or a request steered to a live replica of the
+        // next stage; and the clients' direct topics: Progress acknowledgements.
+        add(l.write, {t.node_work("+")});
+        for (const auto& c : clients) add(l.write, {t.node_in(c)});
         add(l.write, {t.node_status(l.name), t.node_state(l.name), t.hello(l.name), t.heartbeat(l.name), t.topology(m),
                       t.error()});
         // Home Assistant discovery (docs/homeassistant.md): every node announces itself, and the
@@ -100,8 +104,10 @@ std::vector<AclLogin> plan_logins(const Plan& plan, const std::string& prefix, c
     AclLogin l;
     l.name = c;
     l.write = forward_targets(t, plan, 0, {t.client_result(c)});
+    add(l.write, {t.node_work("+")});   // re-sends go straight to a live replica
     add(l.write, {t.frames(m, "+"), t.error()});
-    l.read = {t.client_result(c), t.node_in(c), t.topology(m), t.results(m, "+"), t.node_status("+"), t.node_state("+")};
+    l.read = {t.client_result(c), t.node_in(c), t.topology(m), t.results(m, "+"), t.node_status("+"), t.node_state("+"),
+              t.heartbeat("+")};
     logins.push_back(std::move(l));
   }
   return logins;

@@ -6,16 +6,18 @@
 // (shard k) may:
 //   read   its input: <p>/<m>/s<s>/in (or .../shard<k>/in; replicas subscribe to the $share form,
 //          Mosquitto checks the message's topic), <p>/node/<id>/in and /work (its direct topics),
-//          <p>/ctl/heartbeat/+ when it has peers (it subscribes to all heartbeats: load figures),
+//          every node's heartbeat and status (load figures, and steering around silent replicas),
 //          <p>/<m>/frames/+ when s = 0 (camera frames)
 //   write  the next stage's input (or each of its shards), or, at the end of the pipeline, client
 //          result topics <p>/client/+/result and <p>/<m>/results/+; the join topics of the stage
-//          before it when sharded (<p>/node/<joiner>/in); its peers' /work topics; its own status,
+//          before it when sharded (<p>/node/<joiner>/in); any node's /work topic (handoffs, and
+//          requests steered to a live replica); the clients' <p>/node/<name>/in (acknowledgements); its own status,
 //          hello, heartbeat and state; the model's retained topology; <p>/ctl/error; Home
 //          Assistant discovery under homeassistant/# (and read homeassistant/status)
-// A client may write the first stage's input (or shards) and frames, <p>/ctl/error, and read only
+// A client may write the first stage's input (or shards), frames, any node's /work (re-sends) and
+// <p>/ctl/error, and read only
 // its own <p>/client/<name>/result and <p>/node/<name>/in, the topology, <p>/<m>/results/+ and nodes'
-// status and state. Everything else is denied: Mosquitto refuses a QoS1 publish with PUBACK 0x87 and
+// status, state and heartbeats. Everything else is denied: Mosquitto refuses a QoS1 publish with PUBACK 0x87 and
 // delivers nothing a login may not read (a subscription itself is granted either way).
 #pragma once
 #include <string>

@@ -1,11 +1,19 @@
 #include "swarm/join_table.h"
 
+#include <algorithm>
+
 #include "format/shard.h"
 
 namespace dnn {
 
-bool JoinTable::expect(const std::string& request_id, int stage, int count, uint64_t deadline_ms,
+bool JoinTable::expect(const std::string& request_id, int stage, int count, uint64_t now_ms, uint32_t budget_ms,
                        std::string reply_to) {
+  const uint64_t deadline_ms = now_ms + (budget_ms ? budget_ms : kDefaultBudgetMs);
+  auto open = joins_.find(std::make_pair(request_id, stage));
+  if (open != joins_.end()) {
+    open->second.deadline_ms = std::max(open->second.deadline_ms, deadline_ms);
+    return true;
+  }
   if (joins_.size() >= capacity_) return false;
   Join j;
   j.count = count;
@@ -27,7 +35,7 @@ std::optional<std::vector<TensorMessage>> JoinTable::add(TensorMessage partial) 
                            std::to_string(j.count),
                        "", "");
   auto& slot = j.parts.at(partial.shard_index);   // decode checked 0 <= index < shard_count
-  if (slot) throw MessageError(what + ": duplicate", "", "");
+  if (slot) return std::nullopt;   // the same partial of a re-send: the first one stands
   slot = std::move(partial);
   if (++j.received < j.count) return std::nullopt;
   std::vector<TensorMessage> parts;
@@ -39,7 +47,7 @@ std::optional<std::vector<TensorMessage>> JoinTable::add(TensorMessage partial) 
 std::vector<JoinTable::Expired> JoinTable::expire(uint64_t now_ms) {
   std::vector<Expired> out;
   for (auto it = joins_.begin(); it != joins_.end();) {
-    if (it->second.deadline_ms != 0 && it->second.deadline_ms < now_ms) {
+    if (it->second.deadline_ms < now_ms) {
       out.push_back({it->first.first, it->second.reply_to, it->first.second, it->second.received, it->second.count});
       it = joins_.erase(it);
     } else {
@@ -50,7 +58,11 @@ std::vector<JoinTable::Expired> JoinTable::expire(uint64_t now_ms) {
 }
 
 TensorMessage join_partials(std::vector<TensorMessage> parts) {
+  uint32_t budget = 0;   // the least any shard had left
+  for (const auto& p : parts)
+    if (p.budget_ms && (!budget || p.budget_ms < budget)) budget = p.budget_ms;
   TensorMessage out = std::move(parts.at(0));
+  out.budget_ms = budget;
   const std::string where = "join of request '" + out.request_id + "' at stage " + std::to_string(out.stage);
   // The wire's SplitAxis mirrors dnn::SplitAxis value for value.
   const auto axis = static_cast<SplitAxis>(out.join_axis);

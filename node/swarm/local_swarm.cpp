@@ -126,7 +126,12 @@ struct Role {
   NodeReport report;
   Device* device = nullptr;
   std::string log;
+  std::vector<std::string> argv;   // to start it again
 };
+
+// A node that dies is started again, this many times per node at most (a node that cannot run at
+// all ends the run instead of looping).
+constexpr int kMaxRestarts = 5;
 
 class Swarm {
  public:
@@ -288,16 +293,25 @@ class Swarm {
         argv.push_back(std::to_string(role.report.memory_limit_mb));
       }
       argv.insert(argv.end(), opts_.node_args.begin(), opts_.node_args.end());
+      role.argv = argv;
       role.device->start(argv, role.log);
     }
   }
 
-  // Throws when a node (or the broker) has ended: nothing in a swarm run is supposed to exit.
+  // A node that has ended is reported and started again (its peers and the clients' re-sends carry
+  // its requests meanwhile); one that keeps dying, or the broker ending, ends the run (throws).
   void check_processes() {
     for (auto& role : roles_) {
       int status = 0;
-      if (role.device->poll_exit(&status))
-        throw Error("node '" + role.report.id + "' " + role.device->describe_exit(status) + ":" + log_tail(role.log));
+      if (!role.device->poll_exit(&status)) continue;
+      const std::string how = role.device->describe_exit(status);
+      if (role.report.restarts >= kMaxRestarts)
+        throw Error("node '" + role.report.id + "' " + how + " after " + std::to_string(kMaxRestarts) +
+                    " restarts:" + log_tail(role.log));
+      ++role.report.restarts;
+      std::fprintf(stderr, "swarm: node '%s' %s; restarting it (restart %d)\n", role.report.id.c_str(), how.c_str(),
+                   role.report.restarts);
+      role.device->start(role.argv, role.log);
     }
     int status = 0;
     if (broker_ && broker_->poll_exit(&status))
@@ -439,6 +453,7 @@ class Swarm {
       std::istringstream ss(read_text(role.log));
       for (std::string line; std::getline(ss, line);)
         if (line.rfind("{\"node\":", 0) == 0) role.report.stats_json = line;
+      r.restarts += role.report.restarts;
       r.node_reports.push_back(role.report);
     }
   }
@@ -468,6 +483,7 @@ std::string swarm_result_json(const SwarmResult& r, bool details) {
   j["images_per_s"] = std::round(r.images_per_s * 100) / 100;
   j["lost"] = r.lost;
   j["nodes"] = r.nodes;
+  j["restarts"] = r.restarts;
   j["model"] = r.model;
   j["seconds"] = std::round(r.seconds * 1000) / 1000;
   j["latency_ms_p50"] = std::round(r.latency_p50_ms * 100) / 100;
@@ -479,7 +495,7 @@ std::string swarm_result_json(const SwarmResult& r, bool details) {
     j["transit_ms_p50"] = std::round(r.transit_p50_ms * 1000) / 1000;
     json nodes = json::array();
     for (const auto& n : r.node_reports) {
-      json e = {{"id", n.id}, {"stage", n.stage}, {"shard", n.shard}, {"replica", n.replica}};
+      json e = {{"id", n.id}, {"stage", n.stage}, {"shard", n.shard}, {"replica", n.replica}, {"restarts", n.restarts}};
       if (n.cpu_quota > 0) e["cpu_quota"] = n.cpu_quota;
       if (n.memory_limit_mb > 0) e["memory_mb"] = n.memory_limit_mb;
       e["weight_mb"] = std::round(n.weight_bytes / 1048576.0 * 10) / 10;

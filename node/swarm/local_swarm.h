@@ -1,7 +1,8 @@
 // The local emulated swarm behind `dnnswarm swarm`: a private Mosquitto on a free port, every role
 // of a plan as its own `dnnswarm node` process (each optionally inside an emulated device, see
 // devices.h), frames driven through the InferClient, and everything torn down at the end — also
-// on Ctrl-C and when any node dies.
+// on Ctrl-C. A node that dies is reported on stderr and started again, and the run goes on (the
+// client re-sends what it held); the result counts restarts.
 //
 //   run_local_swarm(opts, &stop)
 //     1. load + validate the plan against its model   (a bad plan fails before anything starts)
@@ -57,6 +58,7 @@ struct NodeReport {
   int64_t memory_limit_mb = 0;
   int64_t weight_bytes = 0;         // of its slice of the model
   int64_t peak_rss_bytes = -1;      // measured just before it was stopped
+  int restarts = 0;                 // times it died and was started again
   std::string stats_json;           // the line the node printed when it stopped ({"node":..,"processed":..})
 };
 
@@ -67,13 +69,14 @@ struct SwarmResult {
   // their queues, and the rest — in transit (serialization, broker, network, client).
   double compute_ms = 0, queue_ms = 0, transit_ms = 0, transit_p50_ms = 0;
   int nodes = 0;
+  int restarts = 0;                 // of all nodes
   std::string model, plan_path;
   std::vector<NodeReport> node_reports;
 };
 
 // Runs the whole thing. `stop` (set from a signal handler) ends it early: the result then covers
-// the frames answered so far. Throws Error on a bad plan, a node that cannot start or dies (with
-// the reason and the end of its log), or a broker that does not come up — after tearing down.
+// the frames answered so far. Throws Error on a bad plan, a node that keeps dying (with the reason
+// and the end of its log), or a broker that does not come up or dies — after tearing down.
 SwarmResult run_local_swarm(const SwarmOptions& opts, const std::atomic<bool>* stop = nullptr);
 
 // One JSON line: {"frames":…, "correct":…, "accuracy":…, "images_per_s":…, "lost":…, "nodes":…, …}

@@ -102,6 +102,7 @@ NodeRuntime::NodeRuntime(NodeConfig cfg, const Plan& plan, NodeSlice slice)
       is_shard_(slice_.stage.sharded()),
       replicas_(slice_.stage.replicas),
       intake_(static_cast<size_t>(std::max(1, cfg_.queue))),
+      live_(3 * static_cast<uint64_t>(std::max(1, cfg_.heartbeat_ms))),
       result_spec_(plan.output.value_or(ResultSpec{})) {
   check_topic_name(cfg_.node_id, "node id");
   check_topic_name(model_, "model name");
@@ -146,12 +147,14 @@ void NodeRuntime::start() {
   mo.client_id = cfg_.node_id;
   mo.status_topic = topics_.node_status(cfg_.node_id);
   client_ = std::make_unique<MqttClient>(mo, [this](Inbound&& in) { on_message(std::move(in)); });
-  dispatcher_ = std::make_unique<Dispatcher>(*client_, topics_, layout_, cfg_.node_id, cfg_.join_capacity);
+  dispatcher_ = std::make_unique<Dispatcher>(*client_, topics_, layout_, cfg_.node_id, cfg_.join_capacity, &live_);
   start_reporting();
   running_ = true;
   worker_ = std::thread([this] { worker_loop(); });
-  std::vector<std::string> filters = {input_filter_, topics_.node_in(cfg_.node_id)};
-  if (replicas_ > 1) filters.insert(filters.end(), {topics_.node_work(cfg_.node_id), topics_.heartbeat("+")});
+  // Every node hears every heartbeat and status: senders steer requests around silent replicas, and
+  // anyone may send a re-sent request straight to this node's work topic.
+  std::vector<std::string> filters = {input_filter_, topics_.node_in(cfg_.node_id), topics_.node_work(cfg_.node_id),
+                                      topics_.heartbeat("+"), topics_.node_status("+")};
   if (frames_) frames_->start(*client_);
   for (const auto& f : frames_ ? frames_->filters() : std::vector<std::string>{}) filters.push_back(f);
   for (const auto& f : reporter_->filters()) filters.push_back(f);
@@ -205,8 +208,13 @@ void NodeRuntime::on_message(Inbound&& in) {
   const uint64_t received_us = unix_us();
   if (const std::string sensor = frames_ ? frames_->sensor_of(in.topic) : ""; !sensor.empty()) {
     auto frame = frames_->admit(std::move(in), sensor);   // sized here, decoded on the worker
-    if (frame && !intake_.try_push({{}, received_us, frame}))
+    if (frame && !intake_.try_push({{}, received_us, 0, frame}))
       frames_->refuse(*frame, "overloaded, its intake queue of " + std::to_string(intake_.capacity()) + " is full");
+    return;
+  }
+  const std::string gone = live_.status_message(topics_, in.topic, *in.payload, steady_ms());
+  if (!gone.empty()) {
+    if (*in.payload == "offline") peers_.erase(gone);   // a dead peer gets no more handoffs
     return;
   }
   Message decoded;
@@ -218,6 +226,7 @@ void NodeRuntime::on_message(Inbound&& in) {
     return;
   }
   if (auto* hb = std::get_if<Heartbeat>(&decoded)) {
+    live_.heard(*hb, steady_ms());
     on_peer_heartbeat(*hb);
     return;
   }
@@ -248,8 +257,11 @@ void NodeRuntime::on_message(Inbound&& in) {
       --msg->handoffs;
     }
   }
+  // The time left, on this node's own clock from here on: no two devices' clocks are compared.
+  const uint64_t budget = budget_of(*msg);
+  dispatcher_->report_progress(*msg, false);
   const std::string id = msg->request_id, reply_to = msg->reply_to;
-  if (!intake_.try_push({std::move(*msg), received_us})) {
+  if (!intake_.try_push({std::move(*msg), received_us, steady_ms() + budget})) {
     ++refused_;
     dispatcher_->report_error(id, reply_to,
                               cfg_.node_id + ": overloaded, its intake queue of " + std::to_string(intake_.capacity()) +
@@ -261,7 +273,7 @@ void NodeRuntime::on_peer_heartbeat(const Heartbeat& hb) {
   const NodeInfo& p = hb.info;
   if (p.node_id == cfg_.node_id || p.model != model_ || p.stage != slice_.stage_index || p.shard_index != cfg_.shard)
     return;
-  peers_[p.node_id] = {p.caps.ms_per_frame, static_cast<double>(hb.queue_depth), std::chrono::steady_clock::now()};
+  peers_[p.node_id] = {p.caps.ms_per_frame, static_cast<double>(hb.queue_depth), 0, std::chrono::steady_clock::now()};
 }
 
 std::string NodeRuntime::faster_peer() {
@@ -277,18 +289,20 @@ std::string NodeRuntime::faster_peer() {
     const double ms = peer.ms_per_frame > 0 ? peer.ms_per_frame : my_ms;
     // Since its heartbeat the peer has worked its queue down at its own speed.
     const double since = std::chrono::duration<double, std::milli>(now - peer.updated).count();
-    const double depth = std::max(0.0, peer.depth - since / ms);
+    const double depth = std::max(0.0, peer.depth - since / ms) + peer.sent_since;
     const double delay = (depth + 1) * ms;
     if (delay < best_delay) best_delay = delay, best = id;
   }
-  if (!best.empty()) {
-    // Count what we send until its next heartbeat says better.
-    Peer& p = peers_[best];
-    const double since = std::chrono::duration<double, std::milli>(now - p.updated).count();
-    p.depth = std::max(0.0, p.depth - since / (p.ms_per_frame > 0 ? p.ms_per_frame : my_ms)) + 1;
-    p.updated = now;
-  }
+  // Count what we send until its next heartbeat says better. Sending does not make the peer fresh:
+  // a peer that stops heartbeating stops getting handoffs.
+  if (!best.empty()) peers_[best].sent_since += 1;
   return best;
+}
+
+uint64_t NodeRuntime::budget_of(const TensorMessage& msg) {
+  if (msg.budget_ms != 0) return msg.budget_ms;
+  const uint64_t now = unix_ms();
+  return msg.deadline_ms == 0 ? kDefaultBudgetMs : msg.deadline_ms > now ? msg.deadline_ms - now : 0;
 }
 
 void NodeRuntime::worker_loop() {
@@ -299,6 +313,7 @@ void NodeRuntime::worker_loop() {
       auto request = frames_->request(*work->frame);   // refusals are reported there
       if (!request) continue;
       work->msg = std::move(*request);
+      work->deadline_ms = steady_ms() + budget_of(work->msg);
     }
     const std::string id = work->msg.request_id, reply_to = work->msg.reply_to;
     try {
@@ -313,7 +328,7 @@ void NodeRuntime::worker_loop() {
 void NodeRuntime::process(Work& w) {
   TensorMessage& msg = w.msg;
   const std::string where = cfg_.node_id + " (stage " + std::to_string(slice_.stage_index) + ")";
-  if (msg.deadline_ms != 0 && unix_ms() > msg.deadline_ms) {
+  if (steady_ms() > w.deadline_ms) {
     ++expired_;
     dispatcher_->report_error(msg.request_id, msg.reply_to, where + ": deadline passed before it was computed");
     return;
@@ -347,8 +362,19 @@ void NodeRuntime::process(Work& w) {
   for (size_t i = 0; i < outputs.size(); ++i) msg.tensors.push_back({executor_->outputs()[i], std::move(outputs[i])});
   msg.hops.push_back(hop);
   ++processed_;
+  // Sent on even when its time ran out meanwhile: the next stage reports that, and a result is
+  // still worth more to its requester than an error.
+  const uint64_t now = steady_ms();
+  msg.budget_ms = static_cast<uint32_t>(now < w.deadline_ms ? w.deadline_ms - now : 1);
+  TensorMessage done;   // what the requester needs to hear that this hop is over
+  done.request_id = msg.request_id;
+  done.stage = slice_.stage_index;
+  done.shard_index = is_shard_ ? cfg_.shard : 0;
+  done.attempt = msg.attempt;
+  done.ack_topic = msg.ack_topic;
   if (!is_shard_) {
     dispatcher_->forward(std::move(msg), slice_.stage_index + 1);
+    dispatcher_->report_progress(done, true);
     return;
   }
   if (msg.join_topic.empty()) throw Error(where + ": a shard request without a join topic");
@@ -360,6 +386,7 @@ void NodeRuntime::process(Work& w) {
   msg.sent_us = unix_us();
   const std::string topic = msg.join_topic;
   client_->publish(topic, encode(msg));
+  dispatcher_->report_progress(done, true);
 }
 
 void NodeRuntime::heartbeat_loop() {

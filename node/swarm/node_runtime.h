@@ -43,7 +43,7 @@ struct NodeConfig {
   int queue = 64;               // intake capacity; beyond it requests fail with "overloaded"
   int handoff_depth = 2;        // waiting requests from which arrivals may go to a faster peer
   int64_t memory_limit_mb = 0;  // refuse a slice whose weights + runtime exceed it; 0 = no limit
-  int heartbeat_ms = 1000;     // also how fresh peers' load figures are
+  int heartbeat_ms = 500;      // also how fresh peers' load figures are; 3 missed = silent
   size_t join_capacity = 256;   // open joins (requests this node sent to a sharded next stage)
   size_t max_message_mb = 128;  // larger messages are refused (broker-config allows 128 MB)
   double min_frame_ms = 0;      // pad every frame to this time: emulates a slower device in tests
@@ -109,6 +109,7 @@ class NodeRuntime {
   struct Work {
     TensorMessage msg;
     uint64_t received_us = 0;
+    uint64_t deadline_ms = 0;   // steady_ms() when its budget runs out
     std::shared_ptr<Frame> frame = nullptr;   // a camera frame, turned into msg on the worker
   };
   void on_message(Inbound&& in);
@@ -116,6 +117,9 @@ class NodeRuntime {
   // A peer expected to finish one more request sooner than this node, or "" (Paho thread only).
   std::string faster_peer();
   void worker_loop();
+  // The time a request has left, in ms: its budget, else its wall-clock deadline (a sender that
+  // gave no budget), else the default.
+  static uint64_t budget_of(const TensorMessage& msg);
   void process(Work& w);
   void heartbeat_loop();
   NodeInfo info() const;
@@ -141,10 +145,12 @@ class NodeRuntime {
   std::atomic<float> ms_per_frame_{0};
   struct Peer {
     float ms_per_frame = 0;
-    double depth = 0;   // estimated waiting requests
-    std::chrono::steady_clock::time_point updated;
+    double depth = 0;        // waiting requests at its last heartbeat
+    double sent_since = 0;   // requests passed to it since
+    std::chrono::steady_clock::time_point updated;   // its last heartbeat: only a heartbeat renews it
   };
   std::map<std::string, Peer> peers_;   // same stage and shard; touched on the Paho thread only
+  LiveNodes live_;   // every node of the swarm, for routing around silent ones
   std::mutex callback_mu_;   // held by on_message; stop() takes it to know no callback is running
   std::thread worker_, heartbeat_;
   // Declared last: destroyed first, so no callback runs into a destroyed member.

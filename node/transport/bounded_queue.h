@@ -3,6 +3,7 @@
 // drain what is left, then return nothing.
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -30,6 +31,17 @@ class BoundedQueue {
     return true;
   }
 
+  // Never blocks: an urgent item goes ahead of the ordinary ones (after earlier urgent ones), into
+  // `reserve` places of its own beyond the capacity, so a queue full of bulk cannot refuse it.
+  bool try_push_urgent(T item, size_t reserve) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_ || items_.size() >= capacity_ + reserve) return false;
+    items_.insert(items_.begin() + static_cast<std::ptrdiff_t>(urgent_), std::move(item));
+    ++urgent_;
+    not_empty_.notify_one();
+    return true;
+  }
+
   // Waits for space; false when the queue was closed.
   bool push(T item) {
     std::unique_lock<std::mutex> lk(mu_);
@@ -47,6 +59,7 @@ class BoundedQueue {
     if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();
+    if (urgent_ > 0) --urgent_;
     not_full_.notify_one();
     return item;
   }
@@ -67,6 +80,7 @@ class BoundedQueue {
   mutable std::mutex mu_;
   std::condition_variable not_empty_, not_full_;
   std::deque<T> items_;
+  size_t urgent_ = 0;   // the first items_ that came through try_push_urgent
   bool closed_ = false;
 };
 

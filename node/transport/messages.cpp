@@ -1,5 +1,6 @@
 #include "transport/messages.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -9,13 +10,19 @@ namespace dnn {
 
 namespace fb = flatbuffers;
 
-uint64_t unix_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+namespace {
+std::atomic<int64_t> g_clock_offset_us{0};
 }
+
+uint64_t unix_ms() { return unix_us() / 1000; }
 uint64_t unix_us() {
   using namespace std::chrono;
-  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count() + g_clock_offset_us;
+}
+void set_clock_offset_ms(int64_t ms) { g_clock_offset_us = ms * 1000; }
+uint64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 // ---- encoding ----
@@ -82,7 +89,7 @@ std::string encode(const TensorMessage& m) {
       m.deadline_ms, hops_v, b.CreateString(m.reply_to), b.CreateString(m.join_topic),
       static_cast<wire::SplitAxis>(m.join_axis), attrs_v, b.CreateString(m.error),
       static_cast<uint8_t>(std::min(m.handoffs, 255)), m.sent_us, b.CreateString(m.sensor),
-      b.CreateString(m.response_topic), correlation_v);
+      b.CreateString(m.response_topic), correlation_v, m.budget_ms, m.attempt, b.CreateString(m.ack_topic));
   return finish(b, wire::Body::TensorMessage, tm.Union());
 }
 
@@ -121,6 +128,13 @@ std::string encode(const ErrorReport& m) {
   auto e = wire::CreateErrorMessage(b, b.CreateString(m.request_id), b.CreateString(m.node_id),
                                     b.CreateString(m.message));
   return finish(b, wire::Body::ErrorMessage, e.Union());
+}
+
+std::string encode(const Progress& m) {
+  fb::FlatBufferBuilder b(128);
+  auto p = wire::CreateProgress(b, b.CreateString(m.request_id), b.CreateString(m.node_id), m.stage, m.shard_index,
+                                m.attempt, m.done, m.undelivered);
+  return finish(b, wire::Body::Progress, p.Union());
 }
 
 std::string encode(const Topology& m) {
@@ -239,6 +253,9 @@ TensorMessage decode_tensor_message(const wire::TensorMessage& w, const std::sha
   m.response_topic = str(w.response_topic());
   if (w.correlation_data())
     m.correlation_data.assign(reinterpret_cast<const char*>(w.correlation_data()->data()), w.correlation_data()->size());
+  m.budget_ms = w.budget_ms();
+  m.attempt = w.attempt();
+  m.ack_topic = str(w.ack_topic());
   return m;
 }
 
@@ -317,6 +334,11 @@ Message decode_message(const std::shared_ptr<const std::string>& payload, const 
           out.shard_counts.push_back(s->shard_count());
         }
       return out;
+    }
+    case wire::Body::Progress: {
+      auto* p = env->body_as_Progress();
+      return Progress{str(p->request_id()), str(p->node_id()), p->stage(), p->shard_index(), p->attempt(), p->done(),
+                      p->undelivered()};
     }
     default:
       throw MessageError("envelope holds an unknown message kind " + std::to_string(static_cast<int>(env->body_type())),

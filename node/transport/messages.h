@@ -69,7 +69,15 @@ struct TensorMessage {
   std::string sensor;
   std::string response_topic;
   std::string correlation_data;
+  // Delivery (docs/protocol.md, "Delivery"): the time left, relative so no clocks need agree; the
+  // requester's attempt; where nodes report Progress.
+  uint32_t budget_ms = 0;     // 0 = none given: nodes apply kDefaultBudgetMs
+  uint32_t attempt = 0;
+  std::string ack_topic;
 };
+
+// A request with neither budget nor deadline still expires, after this long.
+constexpr uint32_t kDefaultBudgetMs = 30000;
 
 enum class NodeRole : uint8_t { Stage = 0, Shard = 1, Client = 2 };
 
@@ -119,12 +127,20 @@ struct ErrorReport {
   std::string request_id, node_id, message;
 };
 
+struct Progress {
+  std::string request_id, node_id;
+  int stage = 0, shard_index = 0;
+  uint32_t attempt = 0;
+  bool done = false;   // false: accepted into the node's queue; true: its output was sent on
+  bool undelivered = false;   // node_id found no live node serving `stage`: re-send shortly
+};
+
 struct Topology {
   std::string model;
   std::vector<int> shard_counts;   // per stage; 1 = not sharded
 };
 
-using Message = std::variant<TensorMessage, Hello, Heartbeat, Assignment, ErrorReport, Topology>;
+using Message = std::variant<TensorMessage, Hello, Heartbeat, Assignment, ErrorReport, Topology, Progress>;
 
 std::string encode(const TensorMessage& m);
 std::string encode(const Hello& m);
@@ -132,12 +148,17 @@ std::string encode(const Heartbeat& m);
 std::string encode(const Assignment& m);
 std::string encode(const ErrorReport& m);
 std::string encode(const Topology& m);
+std::string encode(const Progress& m);
 
 // Throws MessageError; never reads outside `payload`. Tensors may keep `payload` alive.
 Message decode_message(const std::shared_ptr<const std::string>& payload, const DecodeLimits& limits = {});
 
-// Wall clock for deadlines and hop timestamps.
+// Wall clock for hop timestamps (and deadline_ms from senders that give no budget).
 uint64_t unix_ms();
 uint64_t unix_us();
+// Moves the wall clock above by `ms`: lets tests run a node whose clock is off.
+void set_clock_offset_ms(int64_t ms);
+// A clock no one sets, for budgets: ms since an arbitrary start.
+uint64_t steady_ms();
 
 }  // namespace dnn

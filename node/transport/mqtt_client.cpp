@@ -71,7 +71,9 @@ void disable_nagle_towards(int port) {
 }  // namespace
 
 MqttClient::MqttClient(MqttOptions opts, MessageHandler on_message)
-    : opts_(std::move(opts)), on_message_(std::move(on_message)), outbox_(opts_.outbox_capacity) {
+    : opts_(std::move(opts)),
+      on_message_(std::move(on_message)),
+      outbox_(opts_.outbox_capacity) {
   if (opts_.client_id.empty()) throw Error("MQTT client id must not be empty");
   mqtt::create_options co(MQTTVERSION_5);   // without it the v5 connect fails (-16)
   // Paho counts every publish it has not finished as "buffered", connected or not, and throws past
@@ -281,6 +283,12 @@ bool MqttClient::try_publish(std::string topic, std::string payload, PublishProp
   return true;
 }
 
+bool MqttClient::try_publish_control(std::string topic, std::string payload) {
+  if (!outbox_.try_push_urgent({std::move(topic), std::move(payload), false, {}}, opts_.control_reserve)) return false;
+  ++queued_;
+  return true;
+}
+
 bool MqttClient::flush(std::chrono::milliseconds timeout) {
   const uint64_t target = queued_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -341,6 +349,7 @@ void MqttClient::sender_loop() {
       if (!item->props.correlation_data.empty())
         props.add({mqtt::property::CORRELATION_DATA, item->props.correlation_data});
       if (!item->props.content_type.empty()) props.add({mqtt::property::CONTENT_TYPE, item->props.content_type});
+      if (item->props.expiry_s) props.add({mqtt::property::MESSAGE_EXPIRY_INTERVAL, item->props.expiry_s});
       auto msg = std::make_shared<mqtt::message>(item->topic, std::move(item->payload), opts_.qos, item->retained, props);
       window.push_back({cli_->publish(msg), bytes, item->topic});
       window_bytes += bytes;

@@ -35,6 +35,7 @@ struct MqttOptions {
   int max_inflight = 16;             // outstanding publishes (below Mosquitto's Receive-Maximum of 20)
   size_t max_inflight_bytes = 1u << 20;   // ... and their bytes: 1 MB payloads go one at a time
   size_t outbox_capacity = 64;       // publishes queued for the sender thread
+  size_t control_reserve = 256;      // room kept for control messages (errors, progress) beyond it
   std::chrono::seconds keep_alive{10};
   // First connect: an unreachable broker is retried until then; a refused login or TLS failure
   // fails at once.
@@ -54,6 +55,7 @@ struct Inbound {
 struct PublishProps {
   std::string correlation_data;
   std::string content_type;   // e.g. "application/json"
+  uint32_t expiry_s = 0;      // Message Expiry Interval: the broker drops it if undelivered by then
 };
 
 class MqttClient {
@@ -86,6 +88,10 @@ class MqttClient {
   // Never blocks: false when the outbox is full (the caller logs and drops).
   bool try_publish(std::string topic, std::string payload, bool retained = false);
   bool try_publish(std::string topic, std::string payload, PublishProps props, bool retained = false);
+  // A small control message (error report, progress): goes ahead of what waits in the outbox, into
+  // room of its own, so a full outbox of tensors cannot swallow it. Never blocks.
+  bool try_publish_control(std::string topic, std::string payload);
+
   // Waits until everything queued so far has been handed to the broker (or `timeout`).
   bool flush(std::chrono::milliseconds timeout);
   // Refuses new publishes from now on (they return false, so no thread stays blocked in publish());

@@ -128,6 +128,54 @@ TEST(LocalSwarm, EmulatedDevicesServeEveryFrame) {
   }
 }
 
+// The pid of the child of `parent` whose command line holds `--id <id>`, or -1.
+pid_t child_with_id(pid_t parent, const std::string& id) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = slurp(e.path().string() + "/stat");   // pid (comm) state ppid ...
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = -1;
+    rest >> state >> ppid;
+    if (ppid != parent) continue;
+    std::string cmd = slurp(e.path().string() + "/cmdline");
+    if (cmd.find(std::string("--id") + '\0' + id + '\0') != std::string::npos) return static_cast<pid_t>(std::stoi(name));
+  }
+  return -1;
+}
+
+TEST(LocalSwarm, KilledNodeIsRestartedAndTheRunGoesOn) {
+  const std::string out = scratch("restart.out"), err = scratch("restart.err");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    ::execl(DNN_BINARY, DNN_BINARY, "swarm", "--frames", "8000", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (slurp(err).find("frames answered") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_NE(slurp(err).find("frames answered"), std::string::npos) << slurp(err);
+  const pid_t node = child_with_id(pid, "conv2-r1");
+  ASSERT_GT(node, 0) << "no node conv2-r1 under " << pid;
+  ::kill(node, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);   // 8,000 frames: about 20 s on a loaded machine
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(err);
+  EXPECT_NE(slurp(err).find("node 'conv2-r1' killed by signal 9 (Killed); restarting it"), std::string::npos)
+      << slurp(err);
+  const auto r = nlohmann::json::parse(slurp(out), nullptr, false);
+  ASSERT_FALSE(r.is_discarded()) << slurp(out);
+  EXPECT_EQ(r["frames"], 8000);
+  EXPECT_EQ(r["lost"], 0) << slurp(err);
+  EXPECT_EQ(r["restarts"], 1);
+}
+
 TEST(LocalSwarm, NodeWhoseSliceDoesNotFitItsDeviceIsReportedAndAllIsTornDown) {
   // 16 MB cannot hold even the runtime: the node refuses (or the kernel kills it) and the run ends.
   const std::string plan = write_plan("tiny.json", R"([{"name": "all", "begin": 0, "end": 8, "memory_mb": 16}])");

@@ -16,48 +16,12 @@
 namespace dnn::test {
 namespace {
 
-// A background `dnnswarm node`, stopped with SIGTERM by its pid.
-class NodeProcess {
- public:
-  explicit NodeProcess(const std::string& args) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      execl("/bin/sh", "sh", "-c", ("exec " + std::string(DNN_BINARY) + " node " + args).c_str(), nullptr);
-      _exit(127);
-    }
-  }
-  ~NodeProcess() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
-  bool running() { return waitpid(pid_, nullptr, WNOHANG) == 0; }
-  // Resident set in MB, from /proc/<pid>/status ("VmRSS:" or "VmHWM:"); -1 if the line is missing.
-  double memory_mb(const std::string& key) const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-    for (std::string line; std::getline(in, line);)
-      if (line.rfind(key, 0) == 0) return std::stod(line.substr(key.size())) / 1024;
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
 class SwarmCli : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = "/tmp/swarm-cli-test-" + std::to_string(getpid());
     ASSERT_EQ(system(("mkdir -p " + dir_).c_str()), 0);
-    // The repository's LeNet-5 plan, pointed at the fixture model.
-    std::ifstream in(source("deploy/lenet5-swarm.json"));
-    std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string rel = "../models/lenet5/lenet5_mnist_b1.onnx";
-    plan.replace(plan.find(rel), rel.size(), fixture("lenet5_mnist/lenet5_mnist_b1.onnx"));
-    const std::string labels = "../models/lenet5/labels.txt";
-    plan.replace(plan.find(labels), labels.size(), source("models/lenet5/labels.txt"));
-    std::ofstream(path("plan.json")) << plan;
+    write_lenet_plan(path("plan.json"));
   }
   void TearDown() override { (void)system(("rm -rf " + dir_).c_str()); }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
@@ -118,6 +82,27 @@ TEST_F(SwarmCli, NodesServeTheSameFromADnnsModel) {
   plan.replace(plan.find(onnx), onnx.size(), path("lenet5.dnns"));
   std::ofstream(path("dnns.json")) << plan;
   serve_digits_like_the_whole_model(path("dnns.json"));
+}
+
+// A shard that never came: every request fails with an explicit error (no timeout), none is scored
+// (a failed row is not class 0), and infer exits 3.
+TEST_F(SwarmCli, InferScoresOnlyAnsweredRowsAndExitsNonZeroOnFailures) {
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv1", "a")));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("conv2", "b1")));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("fc1", "c0", 0)));
+  nodes.push_back(std::make_unique<NodeProcess>(node_args("head", "d")));
+  sleep(3);
+  std::string out;
+  EXPECT_EQ(run_cli("infer --broker " + broker_.url() + " --model lenet5 --count 20 --timeout-ms 8000 --input " +
+                        fixture("lenet5_mnist/test_inputs_100.npy") + " --labels " +
+                        fixture("lenet5_mnist/test_labels_100.npy"),
+                    &out),
+            3)
+      << out;
+  EXPECT_NE(out.find("\"ok\":0,\"errors\":20,\"timed_out\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"scored\":0,\"correct\":0"), std::string::npos) << out;
+  EXPECT_NE(out.find("no node serves stage 2"), std::string::npos) << out;
 }
 
 TEST_F(SwarmCli, NodeRefusesWithAClearError) {

@@ -2,7 +2,11 @@
 // its own MQTT client), and helpers to build small models and compare with the whole-model run.
 #pragma once
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <functional>
 #include <future>
 #include <memory>
@@ -10,6 +14,7 @@
 #include <vector>
 
 #include "engine/executor.h"
+#include "support/fixtures.h"
 #include "support/mosquitto.h"
 #include "swarm/client.h"
 #include "swarm/node_runtime.h"
@@ -106,6 +111,54 @@ class InProcessSwarm {
  private:
   MosquittoBroker broker_;
   std::vector<std::unique_ptr<NodeRuntime>> nodes_;
+};
+
+// The repository's LeNet-5 plan, pointed at the fixture model, written to `path`.
+inline void write_lenet_plan(const std::string& path) {
+  std::ifstream in(source("deploy/lenet5-swarm.json"));
+  std::string plan((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string rel = "../models/lenet5/lenet5_mnist_b1.onnx";
+  plan.replace(plan.find(rel), rel.size(), fixture("lenet5_mnist/lenet5_mnist_b1.onnx"));
+  const std::string labels = "../models/lenet5/labels.txt";
+  plan.replace(plan.find(labels), labels.size(), source("models/lenet5/labels.txt"));
+  std::ofstream(path) << plan;
+}
+
+// A background `dnnswarm node` (args after "node"; may end with a redirection), stopped with
+// SIGTERM by its pid. `env` is put before the command, e.g. "VAR=1".
+class NodeProcess {
+ public:
+  explicit NodeProcess(const std::string& args, const std::string& env = "") {
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl("/bin/sh", "sh", "-c", (env + " exec " + std::string(DNN_BINARY) + " node " + args).c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~NodeProcess() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGCONT);
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  bool running() { return waitpid(pid_, nullptr, WNOHANG) == 0; }
+  void signal(int sig) { kill(pid_, sig); }
+  void kill_hard() {   // kill -9, and reap
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  // Resident set in MB, from /proc/<pid>/status ("VmRSS:" or "VmHWM:"); -1 if the line is missing.
+  double memory_mb(const std::string& key) const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(key, 0) == 0) return std::stod(line.substr(key.size())) / 1024;
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
 };
 
 // The whole model's output for `x` on one device.

@@ -31,6 +31,9 @@ TensorMessage sample_request() {
   m.sensor = "porch";
   m.response_topic = "cam/porch/answer";
   m.correlation_data = std::string("\x00\xff\x01", 3);
+  m.budget_ms = 7500;
+  m.attempt = 2;
+  m.ack_topic = "p/node/c1/in";
   return m;
 }
 
@@ -66,6 +69,9 @@ TEST(Messages, TensorMessageRoundTrip) {
   EXPECT_EQ(m.sensor, "porch");
   EXPECT_EQ(m.response_topic, "cam/porch/answer");
   EXPECT_EQ(m.correlation_data, in.correlation_data);   // binary, with a zero byte
+  EXPECT_EQ(m.budget_ms, 7500u);
+  EXPECT_EQ(m.attempt, 2u);
+  EXPECT_EQ(m.ack_topic, "p/node/c1/in");
 }
 
 TEST(Messages, TensorDataIsAlignedForInPlaceUse) {
@@ -128,6 +134,24 @@ TEST(Messages, ControlMessagesRoundTrip) {
 
   auto t = std::get<Topology>(decode_message(shared(encode(Topology{"m", {1, 4, 1}}))));
   EXPECT_EQ(t.shard_counts, (std::vector<int>{1, 4, 1}));
+
+  auto p = std::get<Progress>(decode_message(shared(encode(Progress{"c/7", "n4", 2, 1, 3, true, false}))));
+  EXPECT_EQ(p.request_id, "c/7");
+  EXPECT_EQ(p.node_id, "n4");
+  EXPECT_EQ(p.stage, 2);
+  EXPECT_EQ(p.shard_index, 1);
+  EXPECT_EQ(p.attempt, 3u);
+  EXPECT_TRUE(p.done);
+  EXPECT_FALSE(p.undelivered);
+}
+
+TEST(Messages, SteadyClockIgnoresTheWallClockOffset) {
+  const uint64_t steady = steady_ms(), wall = unix_ms();
+  set_clock_offset_ms(60000);
+  EXPECT_GE(unix_ms(), wall + 60000);
+  EXPECT_LT(steady_ms(), steady + 5000);
+  set_clock_offset_ms(0);
+  EXPECT_LT(unix_ms(), wall + 5000);
 }
 
 TEST(Messages, GarbageAndTruncatedBuffersAreRefused) {
