@@ -229,7 +229,12 @@ class Swarm {
   }
 
   void start_nodes() {
-    const std::string binary = opts_.node_binary.empty() ? fs::read_symlink("/proc/self/exe").string() : opts_.node_binary;
+    // DNNSWARM_NODE_BINARY: what to start instead of this executable (an emulator wrapper, when
+    // this one runs under qemu-user and cannot exec itself).
+    const char* env_binary = std::getenv("DNNSWARM_NODE_BINARY");
+    const std::string binary = !opts_.node_binary.empty() ? opts_.node_binary
+                               : env_binary && *env_binary ? env_binary
+                                                           : fs::read_symlink("/proc/self/exe").string();
     for (auto& role : roles_) {
       const std::string broker = "tcp://" + role.device->host_address() + ":" + std::to_string(port_);
       std::vector<std::string> argv = {binary,       "node",       "--broker", broker,        "--plan",
