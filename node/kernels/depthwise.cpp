@@ -1,6 +1,7 @@
 #include "kernels/depthwise.h"
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -57,6 +58,7 @@ struct RowsPlane {
   const float* x;  // the input plane, h x w
   int64_t h, w, oh, ow;
   const simd::LaneMask* masks;
+  const bool* full;  // full[c * kw + kx]: masks[c * kw + kx] has every lane
 };
 
 // Output rows oy0 .. oy0 + R - 1, each as R independent chains of FMAs. EDGE: some taps may fall on
@@ -92,30 +94,71 @@ inline void row_block(const ConvParams& p, const RowsPlane& pl, const simd::Vec*
   }
 }
 
+#if defined(__aarch64__)
+// a + v * weight[t], t known at compile time once the tap loops are unrolled: weights four to a
+// register, multiplied in by lane (fmla by element), so a 5x5 kernel's taps take 7 registers.
+inline simd::Vec fma_tap(const simd::Vec* wq, int t, simd::Vec v, simd::Vec a) {
+  switch (t % 4) {
+    case 0: return vfmaq_laneq_f32(a, v, wq[t / 4], 0);
+    case 1: return vfmaq_laneq_f32(a, v, wq[t / 4], 1);
+    case 2: return vfmaq_laneq_f32(a, v, wq[t / 4], 2);
+    default: return vfmaq_laneq_f32(a, v, wq[t / 4], 3);
+  }
+}
+#endif
+
+// The taps of row_block_dense for one output vector. FULL: every lane of every tap column is in the
+// image, so the loads need no mask (all but the first and last vectors of a row; a masked load
+// costs more than a plain one everywhere but AVX-512, and on NEON it is lane by lane).
+template <int K, int R, bool FULL>
+inline void dense_taps(const float* base, int64_t w, const simd::LaneMask* m, const simd::Vec* wv, const simd::Vec* wq,
+                       simd::Vec* a) {
+  using namespace simd;
+  if (FULL && K == 3) DNN_MCA_BEGIN("depthwise3x3");
+  if (FULL && K == 5) DNN_MCA_BEGIN("depthwise5x5");
+  const float* row = base;  // stepped row by row: one address register, taps at fixed offsets
+#pragma GCC unroll 8
+  for (int i = 0; i < R + K - 1; ++i, row += w) {
+#pragma GCC unroll 5
+    for (int kx = 0; kx < K; ++kx) {
+      const Vec v = FULL ? loadu(row + kx) : loadu_masked(row + kx, m[kx]);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r)
+        if (i - r >= 0 && i - r < K) {
+#if defined(__aarch64__)
+          a[r] = fma_tap(wq, (i - r) * K + kx, v, a[r]);
+#else
+          a[r] = fma(wv[(i - r) * K + kx], v, a[r]);
+#endif
+        }
+    }
+  }
+  if (FULL && K == 3) DNN_MCA_END("depthwise3x3");
+  if (FULL && K == 5) DNN_MCA_END("depthwise5x5");
+}
+
 // row_block for stride 1 and dilation 1: the R + K - 1 input rows under R output rows are each
 // loaded once per tap column and feed every output row they reach (half the loads), at addresses
 // a fixed distance from R + K - 1 row pointers.
 template <int K, int R>
-inline void row_block_dense(const ConvParams& p, const RowsPlane& pl, const simd::Vec* wv, simd::Vec bv, int64_t oy0,
-                            const float* res, float* y, const Activation& act) {
+inline void row_block_dense(const ConvParams& p, const RowsPlane& pl, const simd::Vec* wv, const float* weight,
+                            simd::Vec bv, int64_t oy0, const float* res, float* y, const Activation& act) {
   using namespace simd;
   const int64_t w = pl.w, ow = pl.ow;
   const Vec lo = set1(act.min), hi = set1(act.max), alpha = set1(act.alpha);
+  Vec wq[(K * K + 3) / 4];  // the weights four to a vector, for fma_tap
+#if defined(__aarch64__)
+  for (int j = 0; j < (K * K + 3) / 4; ++j) wq[j] = loadu_n(weight + 4 * j, std::min(4, K * K - 4 * j));
+#endif
   for (int64_t x0 = 0, c = 0; x0 < ow; x0 += kW, ++c) {
     const LaneMask* m = pl.masks + c * K;
     const float* base = pl.x + (oy0 - p.pad_t) * w + x0 - p.pad_l;
     Vec a[R];
     for (int r = 0; r < R; ++r) a[r] = bv;
-#pragma GCC unroll 8
-    for (int i = 0; i < R + K - 1; ++i) {
-#pragma GCC unroll 5
-      for (int kx = 0; kx < K; ++kx) {
-        const Vec v = loadu_masked(base + i * w + kx, m[kx]);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r)
-          if (i - r >= 0 && i - r < K) a[r] = fma(wv[(i - r) * K + kx], v, a[r]);
-      }
-    }
+    bool full = true;
+    for (int kx = 0; kx < K; ++kx) full = full && pl.full[c * K + kx];
+    if (full) dense_taps<K, R, true>(base, w, m, wv, wq, a);
+    else dense_taps<K, R, false>(base, w, m, wv, wq, a);
     const int n = static_cast<int>(std::min(kW, ow - x0));
     for (int r = 0; r < R; ++r) {
       const int64_t at = (oy0 + r) * ow + x0;
@@ -142,7 +185,7 @@ void channel_rows(const ConvParams& p, const RowsPlane& pl, const float* weight,
   int64_t oy = 0;
   for (; oy < inner0; ++oy) row_block<K, 1, true>(p, pl, wv, weight, bv, oy, res, y, act);
   if (K > 0 && sh == 1 && p.dil_h == 1 && p.dil_w == 1)
-    for (; oy + R <= inner1; oy += R) row_block_dense<K, R>(p, pl, wv, bv, oy, res, y, act);
+    for (; oy + R <= inner1; oy += R) row_block_dense<K, R>(p, pl, wv, weight, bv, oy, res, y, act);
   for (; oy + R <= inner1; oy += R) row_block<K, R, false>(p, pl, wv, weight, bv, oy, res, y, act);
   for (; oy < inner1; ++oy) row_block<K, 1, false>(p, pl, wv, weight, bv, oy, res, y, act);
   for (; oy < pl.oh; ++oy) row_block<K, 1, true>(p, pl, wv, weight, bv, oy, res, y, act);
@@ -256,18 +299,20 @@ void depthwise_conv(const ConvParams& p, const float* weight, const float* bias,
     // Which lanes of output vector c tap column kx may load: those whose column is in the image.
     const int64_t vecs = (ow + kW - 1) / kW;
     std::vector<simd::LaneMask> masks(vecs * p.kw);
+    std::unique_ptr<bool[]> full(new bool[vecs * p.kw]);
     for (int64_t c = 0; c < vecs; ++c)
       for (int64_t kx = 0; kx < p.kw; ++kx) {
         const int64_t col = c * kW + kx * p.dil_w - p.pad_l;  // the column lane 0 reads
         const int64_t lo = std::clamp<int64_t>(-col, 0, kW);
         const int64_t hi = std::clamp<int64_t>(std::min(w - col, ow - c * kW), lo, kW);
         masks[c * p.kw + kx] = simd::lane_range(static_cast<int>(lo), static_cast<int>(hi));
+        full[c * p.kw + kx] = lo == 0 && hi == kW;
       }
     pool.parallel_for(batch * C, [&](int64_t b, int64_t e) {
       for (int64_t u = b; u < e; ++u)  // u: image * C + input channel
         for (int64_t o = u * mult; o < (u + 1) * mult; ++o) {
           const int64_t c = o % p.out_ch;
-          const RowsPlane plane{in + u * h * w, h, w, oh, ow, masks.data()};
+          const RowsPlane plane{in + u * h * w, h, w, oh, ow, masks.data(), full.get()};
           const float* res = residual ? residual + o * out_stride : nullptr;
           float* y = out + o * out_stride;
           const float* wt = weight + c * taps;

@@ -20,19 +20,29 @@ constexpr int64_t kAhead = 16;
 template <int R, int NB>
 void dot_rows(const float* w, int64_t K, const float* x, float* dots) {
   using namespace simd;
+  // Every loop over r and b unrolled: the accumulators then live in registers, not in an array.
   Vec acc[R][NB];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int b = 0; b < NB; ++b) acc[r][b] = zero();
   int64_t k = 0;
   for (; k + kWidth <= K; k += kWidth) {
+    if (R == 2 && NB == 4) DNN_MCA_BEGIN("fc_dot_2x4");
     Vec wv[R];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) wv[r] = loadu(w + r * K + k);
+#pragma GCC unroll 8
     for (int b = 0; b < NB; ++b) {
       const Vec xv = loadu(x + b * K + k);
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r][b] = fma(wv[r], xv, acc[r][b]);
     }
+    if (R == 2 && NB == 4) DNN_MCA_END("fc_dot_2x4");
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int b = 0; b < NB; ++b) {
       float s = hsum(acc[r][b]);
       for (int64_t t = k; t < K; ++t) s += w[r * K + t] * x[b * K + t];
@@ -179,7 +189,11 @@ void FullyConnected::forward(const float* x, int64_t batch, float* y, ThreadPool
             const Vec xv = set1(xk);
             float* s = sums + b * kFcChunk;
             int64_t j = 0;
-            for (; j + kWidth <= cols; j += kWidth) storeu(s + j, fma(xv, loadu(w + j), loadu(s + j)));
+            for (; j + kWidth <= cols; j += kWidth) {
+              DNN_MCA_BEGIN("fc_stream");
+              storeu(s + j, fma(xv, loadu(w + j), loadu(s + j)));
+              DNN_MCA_END("fc_stream");
+            }
             if (j < cols) {
               const int m = static_cast<int>(cols - j);
               storeu_n(s + j, fma(xv, loadu_n(w + j, m), loadu_n(s + j, m)), m);

@@ -122,18 +122,48 @@ void microkernel(int64_t kc, const float* a, const float* b, int64_t ldb, const 
 #pragma GCC unroll 4
     for (int j = 0; j < kVecs; ++j) acc[i][j] = zero();
   for (int64_t k = 0; k < kc; ++k) {
+    DNN_MCA_BEGIN("gemm");
     const float* bk = ROWS ? b + rows[k] : b;
     Vec bv[kVecs];
 #pragma GCC unroll 4
     for (int j = 0; j < kVecs; ++j) bv[j] = loadu(bk + j * kWidth);
+#if defined(__aarch64__)
+    // A's column as MR / 4 vectors, each lane multiplied in by fmla-by-element: no broadcasts.
+#pragma GCC unroll 4
+    for (int i = 0; i < kMR; i += 4) {
+      const Vec av = loadu(a + i);
+#pragma GCC unroll 4
+      for (int j = 0; j < kVecs; ++j) {
+        acc[i][j] = vfmaq_laneq_f32(acc[i][j], bv[j], av, 0);
+        acc[i + 1][j] = vfmaq_laneq_f32(acc[i + 1][j], bv[j], av, 1);
+        acc[i + 2][j] = vfmaq_laneq_f32(acc[i + 2][j], bv[j], av, 2);
+        acc[i + 3][j] = vfmaq_laneq_f32(acc[i + 3][j], bv[j], av, 3);
+      }
+    }
+#elif defined(__ARM_NEON)
+    // 32-bit ARM has no FMA by element: A's column as one vector, each lane broadcast in NEON
+    // registers (a broadcast load goes through a core register there).
+#pragma GCC unroll 4
+    for (int i = 0; i < kMR; i += 4) {
+      const Vec av = loadu(a + i);
+      const Vec al[4] = {vdupq_lane_f32(vget_low_f32(av), 0), vdupq_lane_f32(vget_low_f32(av), 1),
+                         vdupq_lane_f32(vget_high_f32(av), 0), vdupq_lane_f32(vget_high_f32(av), 1)};
+#pragma GCC unroll 4
+      for (int l = 0; l < 4; ++l)
+#pragma GCC unroll 4
+        for (int j = 0; j < kVecs; ++j) acc[i + l][j] = fma(al[l], bv[j], acc[i + l][j]);
+    }
+#else
 #pragma GCC unroll 16
     for (int i = 0; i < kMR; ++i) {
       const Vec av = set1(a[i]);
 #pragma GCC unroll 4
       for (int j = 0; j < kVecs; ++j) acc[i][j] = fma(av, bv[j], acc[i][j]);
     }
+#endif
     a += kMR;
     b += ldb;
+    DNN_MCA_END("gemm");
   }
 #pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i)

@@ -26,6 +26,12 @@ namespace kernels {
 constexpr int64_t kMR = 8, kNR = 32, kKC = 256;
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr int64_t kMR = 6, kNR = 16, kKC = 256;
+#elif defined(__aarch64__)
+// 24 accumulators + 3 B vectors + 2 A vectors (read by lane) of the 32 NEON registers.
+constexpr int64_t kMR = 8, kNR = 12, kKC = 256;
+#elif defined(__ARM_NEON)
+// 32-bit ARM has 16 NEON registers: 8 accumulators + 2 B vectors + a broadcast A value.
+constexpr int64_t kMR = 4, kNR = 8, kKC = 256;
 #else
 constexpr int64_t kMR = 4, kNR = 16, kKC = 256;
 #endif

@@ -1,12 +1,31 @@
 // The few vector operations the kernels need, for the widest float vector of the build's target:
-// AVX-512 (16 lanes), AVX2+FMA (8 lanes), or a plain scalar "vector" the compiler may vectorise
-// itself (NEON on aarch64, or an x86-64 build without AVX2).
+// AVX-512 (16 lanes), AVX2+FMA (8 lanes), NEON (4 lanes: aarch64, or 32-bit ARM with -mfpu=neon*),
+// or a plain scalar "vector" the compiler may vectorise itself (an x86-64 build without AVX2).
+//
+// fma is one rounding wherever the target has a fused multiply-add, and two where it has none, in
+// every path and every kernel alike: a fused and an unfused route through the kernels then give
+// bitwise the same result. (Left to `c += a * b`, GCC contracts some loops into FMAs and not others.)
 #pragma once
 #include <cstdint>
 
 #include "kernels/activation.h"
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
+
+// Marks the body of a hot loop in the compiler's assembly output, for llvm-mca
+// (tools/kernel-mca.sh compiles with -DDNN_MCA_MARKERS -S). Empty in every real build.
+#if defined(DNN_MCA_MARKERS) && defined(__aarch64__)
+#define DNN_MCA_BEGIN(name) asm volatile("// LLVM-MCA-BEGIN " name)
+#define DNN_MCA_END(name) asm volatile("// LLVM-MCA-END " name)
+#elif defined(DNN_MCA_MARKERS)
+#define DNN_MCA_BEGIN(name) asm volatile("@ LLVM-MCA-BEGIN " name)
+#define DNN_MCA_END(name) asm volatile("@ LLVM-MCA-END " name)
+#else
+#define DNN_MCA_BEGIN(name) static_cast<void>(0)
+#define DNN_MCA_END(name) static_cast<void>(0)
 #endif
 
 namespace dnn {
@@ -98,6 +117,68 @@ inline float hsum(Vec v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
+#elif defined(__ARM_NEON)
+using Vec = float32x4_t;
+constexpr int kWidth = 4;
+inline Vec zero() { return vdupq_n_f32(0.f); }
+inline Vec set1(float x) { return vdupq_n_f32(x); }
+inline Vec load(const float* p) { return vld1q_f32(p); }
+inline Vec loadu(const float* p) { return vld1q_f32(p); }
+inline void storeu(float* p, Vec v) { vst1q_f32(p, v); }
+#if defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
+inline Vec fma(Vec a, Vec b, Vec c) { return vfmaq_f32(c, a, b); }
+inline Vec fnma(Vec a, Vec b, Vec c) { return vfmsq_f32(c, a, b); }  // c - a * b
+#else  // ARMv7 NEON without VFPv4: no fused form exists, so nothing else fuses either
+inline Vec fma(Vec a, Vec b, Vec c) { return vmlaq_f32(c, a, b); }
+inline Vec fnma(Vec a, Vec b, Vec c) { return vmlsq_f32(c, a, b); }
+#endif
+// Lane by lane into a register: lanes outside [0, n) are never touched in memory.
+inline Vec loadu_n(const float* p, int n) {
+  Vec a = zero();
+  if (n >= 4) return vld1q_f32(p);
+  if (n > 0) a = vld1q_lane_f32(p, a, 0);
+  if (n > 1) a = vld1q_lane_f32(p + 1, a, 1);
+  if (n > 2) a = vld1q_lane_f32(p + 2, a, 2);
+  return a;
+}
+inline void storeu_n(float* p, Vec v, int n) {
+  if (n >= 4) return vst1q_f32(p, v);
+  if (n > 0) vst1q_lane_f32(p, v, 0);
+  if (n > 1) vst1q_lane_f32(p + 1, v, 1);
+  if (n > 2) vst1q_lane_f32(p + 2, v, 2);
+}
+using LaneMask = unsigned;
+inline LaneMask lane_bits(unsigned bits) { return bits; }
+inline Vec loadu_masked(const float* p, LaneMask m) {
+  if (m == 15) return vld1q_f32(p);
+  Vec a = zero();
+  if (m & 1) a = vld1q_lane_f32(p, a, 0);
+  if (m & 2) a = vld1q_lane_f32(p + 1, a, 1);
+  if (m & 4) a = vld1q_lane_f32(p + 2, a, 2);
+  if (m & 8) a = vld1q_lane_f32(p + 3, a, 3);
+  return a;
+}
+inline Vec add(Vec a, Vec b) { return vaddq_f32(a, b); }
+inline Vec sub(Vec a, Vec b) { return vsubq_f32(a, b); }
+inline Vec mul(Vec a, Vec b) { return vmulq_f32(a, b); }
+inline Vec max(Vec a, Vec b) { return vmaxq_f32(a, b); }
+inline Vec min(Vec a, Vec b) { return vminq_f32(a, b); }
+inline void deinterleave2(Vec a, Vec b, Vec& even, Vec& odd) {
+  const float32x4x2_t u = vuzpq_f32(a, b);
+  even = u.val[0];
+  odd = u.val[1];
+}
+inline void deinterleave2(const float* p, Vec& even, Vec& odd) {
+  const float32x4x2_t u = vld2q_f32(p);
+  even = u.val[0];
+  odd = u.val[1];
+}
+// (a1, a2, a3, b0): the pair shifted down by one lane.
+inline Vec shift_in1(Vec a, Vec b) { return vextq_f32(a, b, 1); }
+inline float hsum(Vec v) {  // (v0 + v1) + (v2 + v3), as the portable path sums
+  const float32x2_t s = vpadd_f32(vget_low_f32(v), vget_high_f32(v));
+  return vget_lane_f32(vpadd_f32(s, s), 0);
+}
 #else
 // Portable fallback: a 4-lane struct; loops over it are simple enough for auto-vectorisation.
 struct Vec {
@@ -127,10 +208,25 @@ inline Vec loadu_masked(const float* p, LaneMask m) {
     if (m >> i & 1) a.v[i] = p[i];
   return a;
 }
+#if defined(__FP_FAST_FMAF)  // the target has an FMA instruction: always use it
+inline Vec fma(Vec a, Vec b, Vec c) {
+  for (int i = 0; i < 4; ++i) c.v[i] = __builtin_fmaf(a.v[i], b.v[i], c.v[i]);
+  return c;
+}
+inline Vec fnma(Vec a, Vec b, Vec c) {  // c - a * b
+  for (int i = 0; i < 4; ++i) c.v[i] = __builtin_fmaf(-a.v[i], b.v[i], c.v[i]);
+  return c;
+}
+#else  // none: multiply, round, add, round (nothing can contract without the instruction)
 inline Vec fma(Vec a, Vec b, Vec c) {
   for (int i = 0; i < 4; ++i) c.v[i] += a.v[i] * b.v[i];
   return c;
 }
+inline Vec fnma(Vec a, Vec b, Vec c) {  // c - a * b
+  for (int i = 0; i < 4; ++i) c.v[i] -= a.v[i] * b.v[i];
+  return c;
+}
+#endif
 inline Vec add(Vec a, Vec b) {
   for (int i = 0; i < 4; ++i) a.v[i] += b.v[i];
   return a;
@@ -142,10 +238,6 @@ inline Vec mul(Vec a, Vec b) {
 inline Vec sub(Vec a, Vec b) {
   for (int i = 0; i < 4; ++i) a.v[i] -= b.v[i];
   return a;
-}
-inline Vec fnma(Vec a, Vec b, Vec c) {  // c - a * b
-  for (int i = 0; i < 4; ++i) c.v[i] -= a.v[i] * b.v[i];
-  return c;
 }
 inline void deinterleave2(Vec a, Vec b, Vec& even, Vec& odd) {
   for (int i = 0; i < 2; ++i) {

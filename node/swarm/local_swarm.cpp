@@ -274,7 +274,12 @@ class Swarm {
   }
 
   void start_nodes() {
-    const std::string binary = opts_.node_binary.empty() ? fs::read_symlink("/proc/self/exe").string() : opts_.node_binary;
+    // DNNSWARM_NODE_BINARY: what to start instead of this executable (an emulator wrapper, when
+    // this one runs under qemu-user and cannot exec itself).
+    const char* env_binary = std::getenv("DNNSWARM_NODE_BINARY");
+    const std::string binary = !opts_.node_binary.empty() ? opts_.node_binary
+                               : env_binary && *env_binary ? env_binary
+                                                           : fs::read_symlink("/proc/self/exe").string();
     if (opts_.external_broker && opts_.credentials_dir.empty() && !opts_.broker.password.empty())
       ::setenv(kPasswordEnv, opts_.broker.password.c_str(), 1);
     for (auto& role : roles_) {
