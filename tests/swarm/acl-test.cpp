@@ -39,12 +39,14 @@ TEST(Acl, EachRoleGetsItsOwnTopics) {
   EXPECT_TRUE(has(conv1.write, "p/lenet5/s1/in"));
   EXPECT_FALSE(has(conv1.write, "p/lenet5/s3/in"));
   EXPECT_FALSE(has(conv1.write, "p/client/+/result"));
-  EXPECT_FALSE(has(conv1.read, "p/ctl/heartbeat/+"));   // no peers
+  EXPECT_TRUE(has(conv1.read, "p/ctl/heartbeat/+"));   // every node follows who is alive
+  EXPECT_TRUE(has(conv1.read, "p/node/+/status"));
+  EXPECT_TRUE(has(conv1.write, "p/node/cam/in"));       // acknowledgements to the client
   // conv2 opens the joins of the sharded fc1 and forwards the joined result to head.
   EXPECT_TRUE(has(conv2.write, "p/lenet5/s2/shard0/in"));
   EXPECT_TRUE(has(conv2.write, "p/lenet5/s2/shard1/in"));
   EXPECT_TRUE(has(conv2.write, "p/lenet5/s3/in"));
-  EXPECT_TRUE(has(conv2.write, "p/node/conv2-r0/work"));   // its peer
+  EXPECT_TRUE(has(conv2.write, "p/node/+/work"));   // handoffs, steering around silent replicas
   EXPECT_TRUE(has(conv2.read, "p/ctl/heartbeat/+"));
   EXPECT_FALSE(has(conv2.read, "p/lenet5/frames/+"));
   EXPECT_EQ(shard.read.front(), "p/lenet5/s2/shard1/in");
@@ -57,6 +59,8 @@ TEST(Acl, EachRoleGetsItsOwnTopics) {
   EXPECT_TRUE(has(cam.write, "p/lenet5/s0/in"));
   EXPECT_TRUE(has(cam.write, "p/lenet5/frames/+"));
   EXPECT_FALSE(has(cam.write, "p/lenet5/s1/in"));
+  EXPECT_TRUE(has(cam.write, "p/node/+/work"));   // re-sends to a live replica
+  EXPECT_FALSE(has(cam.write, "p/client/+/result"));
   EXPECT_THROW(plan_logins(plan, "p", {"head-r0"}), Error);   // a client may not take a node's name
 }
 
