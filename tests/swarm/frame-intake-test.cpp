@@ -96,6 +96,7 @@ TEST(FrameIntake, CameraFramesAreServedAndHostileOnesRefusedAndCounted) {
   watcher.connect();
   watcher.subscribe(Topics().error());
   watcher.subscribe("replies/#");
+  watcher.subscribe(Topics().results("lenet5", "+"));
 
   const std::string pub = "mosquitto_pub -V mqttv5 -q 1 -h 127.0.0.1 -p " + std::to_string(swarm.broker().port());
   auto publish_file = [&](const std::string& topic, const std::string& file, const std::string& extra = "") {
@@ -133,7 +134,9 @@ TEST(FrameIntake, CameraFramesAreServedAndHostileOnesRefusedAndCounted) {
   // Real frames: half on the frames topic, half on the mapped camera topic; hostile ones in between.
   for (int i = 0; i < kDigits; ++i) {
     const std::string file = tmp.path + "/digit" + std::to_string(i) + ".png";
-    publish_file(i % 2 ? "cams/door/snapshot" : "dnnswarm/lenet5/frames/porch", file);
+    // The porch camera asks for its answers by MQTT v5 request/response: correlation data = digit.
+    publish_file(i % 2 ? "cams/door/snapshot" : "dnnswarm/lenet5/frames/porch", file,
+                 i % 2 ? "" : "-D publish response-topic replies/porch -D publish correlation-data " + std::to_string(i));
     if (i % 8 == 0 && i / 8 < static_cast<int>(hostile.size())) {
       const auto& h = hostile[i / 8];
       publish_file("dnnswarm/lenet5/frames/bad", tmp.path + "/" + h.first,
@@ -155,15 +158,22 @@ TEST(FrameIntake, CameraFramesAreServedAndHostileOnesRefusedAndCounted) {
 
   // Everything is answered or refused: wait (bounded) for the counters, collecting messages.
   std::map<std::string, std::string> errors, json_replies;   // by request id / correlation data
+  std::map<std::string, std::string> porch_replies;          // digit -> JSON result
+  std::map<std::string, int> results_per_sensor;             // on <p>/lenet5/results/<sensor>
   std::optional<TensorMessage> result;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < until &&
          (last.stats().processed < kDigits + 1 || errors.size() < hostile.size() ||
-          json_replies.size() < hostile.size() || !result)) {
+          json_replies.size() < hostile.size() || !result || porch_replies.size() < kDigits / 2 ||
+          results_per_sensor["porch"] + results_per_sensor["door"] < kDigits)) {
     auto m = inbox.pop_for(std::chrono::milliseconds(200));
     if (!m) continue;
     if (m->topic == "replies/bad") {
       json_replies[m->correlation_data] = *m->payload;
+    } else if (m->topic == "replies/porch") {
+      porch_replies[m->correlation_data] = *m->payload;
+    } else if (m->topic.rfind("dnnswarm/lenet5/results/", 0) == 0) {
+      ++results_per_sensor[nlohmann::json::parse(*m->payload).at("sensor").get<std::string>()];
     } else if (m->topic == "replies/tensor") {
       result = std::get<TensorMessage>(decode_message(m->payload));
     } else {
@@ -191,6 +201,21 @@ TEST(FrameIntake, CameraFramesAreServedAndHostileOnesRefusedAndCounted) {
     EXPECT_EQ(j.at("sensor"), "bad");
     EXPECT_EQ(j.at("request_id").get<std::string>().rfind("bad/n0-0-0-", 0), 0u);
     EXPECT_NE(j.at("error").get<std::string>().find(why), std::string::npos) << j.dump();
+  }
+
+  // Labelled JSON results, as a camera reads them: every real frame answered on its sensor's results
+  // topic, and each porch frame's answer (matched by its correlation data) has the top-1 label the
+  // tensor path gives that digit.
+  EXPECT_EQ(results_per_sensor["porch"], kDigits / 2);
+  EXPECT_EQ(results_per_sensor["door"], kDigits / 2);
+  ASSERT_EQ(porch_replies.size(), size_t(kDigits / 2));
+  Executor ex(lenet());
+  for (const auto& [digit, text] : porch_replies) {
+    const int i = std::stoi(digit);
+    Tensor xi = Tensor::wrap({1, 1, 28, 28}, DType::f32, const_cast<float*>(x.f32()) + i * 784, nullptr);
+    const auto j = nlohmann::json::parse(text);
+    EXPECT_EQ(j.at("sensor"), "porch");
+    EXPECT_EQ(j.at("top").at(0).at("label"), std::to_string(argmax(ex.run({xi})[0]))) << "digit " << i << ": " << text;
   }
 
   ASSERT_TRUE(result);
