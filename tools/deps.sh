@@ -12,6 +12,7 @@ PKGS=(
   nlohmann-json3-dev                          # JSON: plan files, result lines, HA discovery
   libturbojpeg0-dev libspng-dev               # camera frames: JPEG and PNG decoding
   mosquitto mosquitto-clients                 # broker for the local swarm and the tests
+  openssl                                     # tests: a CA and certificates for the TLS broker
   libgtest-dev                                # tests
   libonnx-testdata                            # ONNX operator conformance cases (tests)
   python3-minimal                             # tests: a process that touches an exact amount of memory
