@@ -179,7 +179,7 @@ TEST_F(ResultsAndHomeAssistant, ResponseTopicGetsTheAnswerWithItsCorrelationData
 
 TEST_F(ResultsAndHomeAssistant, InvalidSensorOrResponseTopicIsRefusedAndTheNodeServesOn) {
   const Topics topics;
-  Recorder rec(url(), "bad-watcher", {topics.results("lenet5", "+"), "#"});
+  Recorder rec(url(), "bad-watcher", {"#"});   // one filter: overlapping ones may deliver twice
   const Tensor digits = read_npy(source("models/lenet5/test_inputs_all.npy"));
   TensorMessage wild = frame(digits, 1, "a+b");   // not a topic level: no result anywhere
   rec.client().publish(topics.stage_in("lenet5", 0), encode(wild));

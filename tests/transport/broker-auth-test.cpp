@@ -125,7 +125,8 @@ TEST_F(BrokerAuth, TlsWorksWithTheTestCa) {
   BrokerConnection b = login(broker_->tls_url());
   b.cafile = certs_.ca();
   round_trip(b);
-  b.urls = {"mqtts://localhost:" + std::to_string(broker_->tls_port())};   // mqtts:// = ssl://, by name
+  // mqtts:// = ssl://; by address (a fresh machine may have no "localhost" in /etc/hosts)
+  b.urls = {"mqtts://127.0.0.1:" + std::to_string(broker_->tls_port())};
   round_trip(b);
 }
 
