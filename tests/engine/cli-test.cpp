@@ -12,7 +12,6 @@ namespace {
 
 using test::run_cli;
 using test::fixture;
-using test::big_fixture;
 
 TEST(Cli, RunWritesOutputAndAccuracy) {
   std::string out;

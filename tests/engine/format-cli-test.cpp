@@ -1,4 +1,4 @@
-// `dnnswarm inspect` against the per-layer planning data measured in PyTorch (../shared/fixtures/
+// `dnnswarm inspect` against the per-layer planning data measured in PyTorch (tests/data/
 // layers_*.csv), and `dnnswarm convert`: the .dnns it writes is the imported graph, byte for byte.
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@ namespace dnn {
 namespace {
 
 const std::string kFixtures = test::fixture("");
-const std::string kBigFixtures = test::big_fixture("");
+const std::string kBigFixtures = test::fixture("");
 
 std::vector<nlohmann::json> inspect_json(const std::string& model) {
   testing::Command c = testing::run_dnnswarm("inspect --json --model " + model);
@@ -107,7 +107,7 @@ TEST(Inspect, MobileNetV2MatchesTheCsv) {
 }
 
 // AlexNet and VGG16 are too large to ship: set DNN_MODELS_DIR to the folder
-// `../shared/tools/make_models.py --out DIR` wrote to check them too.
+// the model export script (bench/engine_vs_ort.sh runs it) wrote to check them too.
 TEST(Inspect, AlexNetAndVgg16MatchTheCsvWhenGenerated) {
   const char* dir = std::getenv("DNN_MODELS_DIR");
   if (!dir) GTEST_SKIP() << "set DNN_MODELS_DIR to the output folder of make_models.py";

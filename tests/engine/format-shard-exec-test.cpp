@@ -215,7 +215,7 @@ int check_sharded_model(const std::string& onnx, const std::string& dnns, const 
 }
 
 const std::string kFixtures = test::fixture("");
-const std::string kBigFixtures = test::big_fixture("");
+const std::string kBigFixtures = test::fixture("");
 
 TEST_F(ShardedRun, LeNet5WithAnyLayerShardedMatchesTheReference) {
   const std::string dir = kFixtures + "lenet5_mnist/";

@@ -1,4 +1,4 @@
-// Whole models against references produced by PyTorch (../shared/fixtures, see its README).
+// Whole models against references produced by PyTorch (tests/data, see its README).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -12,7 +12,6 @@ namespace dnn {
 namespace {
 
 using test::fixture;
-using test::big_fixture;
 
 // The message of the ShapeError that running `x` raises (a test failure if none does).
 std::string shape_error(Executor& ex, const Tensor& x) {
@@ -105,8 +104,8 @@ TEST(Models, MobileNetV2FusedPairsGiveTheUnfusedBits) {
 }
 
 TEST(Models, ResNet18MatchesReference) {
-  EXPECT_TRUE(matches_reference(big_fixture("resnet18/resnet18.onnx"), big_fixture("resnet18/input.npy"),
-                                big_fixture("resnet18/ref_output.npy")));
+  EXPECT_TRUE(matches_reference(fixture("resnet18/resnet18.onnx"), fixture("resnet18/input.npy"),
+                                fixture("resnet18/ref_output.npy")));
 }
 
 // Same thread count, same bits; a different thread count still agrees with the reference.

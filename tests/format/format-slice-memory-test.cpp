@@ -119,7 +119,7 @@ TEST_F(SliceProof, OneShardOfAlexNetFc6ReadsAndHoldsOnlyItsSlice) {
 }
 
 // The same on the real models, converted by `dnnswarm convert` (opt-in: DNN_MODELS_DIR is the
-// output folder of ../shared/tools/make_models.py). Their fc6 is the first Gemm.
+// folder bench/engine_vs_ort.sh generates). Their fc6 is the first Gemm.
 TEST_F(SliceProof, QuarterOfRealFc6OfAlexNetAndVgg16WhenGenerated) {
   const char* dir = std::getenv("DNN_MODELS_DIR");
   if (!dir) GTEST_SKIP() << "set DNN_MODELS_DIR to the output folder of make_models.py";

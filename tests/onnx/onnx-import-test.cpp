@@ -16,7 +16,7 @@ namespace dnn {
 namespace {
 
 const std::string kFixtures = test::fixture("");
-const std::string kBigFixtures = test::big_fixture("");
+const std::string kBigFixtures = test::fixture("");
 
 std::map<std::string, int> op_counts(const Graph& g) {
   std::map<std::string, int> counts;

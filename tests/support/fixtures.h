@@ -1,5 +1,5 @@
 // Paths and comparisons shared by the tests. Reference fixtures ship in tests/data (see its README.md),
-// so a clone passes its tests alone; only ResNet18's (46 MB) stays in ../shared (DNN_SHARED_DIR).
+// so a clone passes its tests alone.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -11,9 +11,6 @@
 namespace dnn::test {
 
 inline std::string fixture(const std::string& rel) { return std::string(DNN_SOURCE_DIR) + "/tests/data/" + rel; }
-// Too big to ship: tests that read these have ResNet18 in their name, and CMakeLists.txt keeps them
-// out of ctest unless ../shared/fixtures is beside the checkout.
-inline std::string big_fixture(const std::string& rel) { return std::string(DNN_SHARED_DIR) + "/fixtures/" + rel; }
 inline std::string source(const std::string& rel) { return std::string(DNN_SOURCE_DIR) + "/" + rel; }
 
 // The agreement the fixtures promise: |y - ref| <= rel * max|ref| + abs, elementwise, same shape.

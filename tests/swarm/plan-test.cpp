@@ -15,7 +15,6 @@ namespace {
 
 using test::error_of;
 using test::fixture;
-using test::big_fixture;
 using test::source;
 
 const std::string kLenet = fixture("lenet5_mnist/lenet5_mnist_b1.onnx");
@@ -221,7 +220,7 @@ void check_proposals(const std::string& model_path, int64_t memory_mb) {
 }
 
 TEST(PlanProposer, LeNet5ForOneToEightDevices) { check_proposals(kLenet, 0); }
-TEST(PlanProposer, ResNet18ForOneToEightDevices) { check_proposals(big_fixture("resnet18/resnet18.onnx"), 0); }
+TEST(PlanProposer, ResNet18ForOneToEightDevices) { check_proposals(fixture("resnet18/resnet18.onnx"), 0); }
 
 TEST(PlanProposer, PipelineDepthIsBalancedAndCutsWhereLittleCrosses) {
   const Graph g = load_model(fixture("mobilenet_v2/mobilenet_v2.onnx"));
